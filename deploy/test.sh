@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole test suite (README command two; .ci/run calls exactly this):
+# installs dependencies, builds with -Werror, runs every meson test (unit,
+# fuzz replays, the wireguard-go interop probe), then runs the unit and fuzz
+# suites again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# fuzz targets under real libFuzzer. Ends with one "N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+bash deploy/install-deps.sh
+
+jobs=$(nproc)
+fuzz_runs=${SLUICE_FUZZ_RUNS:-20000}
+
+setup() {  # setup DIR [meson options...]
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+summaries=()
+run_suite() {  # run_suite LABEL DIR [meson test options...]
+    local label=$1 dir=$2
+    shift 2
+    echo
+    echo "=== meson test: $label ==="
+    local rc=0
+    meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "$@" || rc=$?
+    summaries+=("$dir")
+    return $rc
+}
+
+status=0
+
+echo "=== build: gcc, -Werror ==="
+setup build -Dwerror=true -Dfuzz_runs="$fuzz_runs"
+ninja -C build
+run_suite "everything (gcc)" build || status=1
+
+echo
+echo "=== build: gcc, ASan + UBSan ==="
+setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzz_runs="$fuzz_runs"
+ninja -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suite "unit + fuzz replays (ASan + UBSan)" build-asan --suite unit --suite fuzz || status=1
+
+echo
+echo "=== build: clang, libFuzzer ==="
+CXX=clang++ setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzz_runs="$fuzz_runs"
+ninja -C build-fuzz tests/fuzz/fuzz_messages tests/fuzz/fuzz_config
+run_suite "libFuzzer" build-fuzz --suite fuzz --no-rebuild || status=1
+
+# One closing line over every suite, counted from meson's own logs.
+python3 - "${summaries[@]}" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for d in sys.argv[1:]:
+    with open(f"{d}/meson-logs/testlog.json") as f:
+        for line in f:
+            r = json.loads(line)["result"]
+            if r in ("OK", "EXPECTEDFAIL"):
+                counts["passed"] += 1
+            elif r == "SKIP":
+                counts["skipped"] += 1
+            else:
+                counts["failed"] += 1
+print()
+print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
+exit $status
