@@ -161,7 +161,9 @@ TEST_F(CryptoTest, KeyEncodings) {
     EXPECT_FALSE(key_from_base64(std::string(43, '!') + "="));
     std::string noncanonical = b64;
     noncanonical[42] = 'B';  // sets a bit the padding says must be zero
-    if (noncanonical != b64) EXPECT_FALSE(key_from_base64(noncanonical));
+    if (noncanonical != b64) {
+        EXPECT_FALSE(key_from_base64(noncanonical));
+    }
     EXPECT_FALSE(key_from_hex(std::string(63, 'a')));
     EXPECT_FALSE(key_from_hex(std::string(64, 'g')));
     EXPECT_EQ(key_from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), Key{});
