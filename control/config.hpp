@@ -1,1 +1,230 @@
+// Configuration of one tunnel interface, read from one YAML file.
+//
+// The loader turns the file into the plain structs below or throws exactly one
+// ConfigError naming the file, line, column and key of the first problem. It
+// checks everything that can be checked without touching a device: types,
+// ranges, key encodings, prefixes, endpoints, duplicates and the few rules
+// that tie sections together (a dpdk driver needs DPDK ports, and so on).
+// docs/configuration.md is the reference for every key.
+//
+// The YAML library stays inside config.cpp: nothing here depends on it, so the
+// daemon, sluicectl and the tests see only these structs.
 #pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/keypair.hpp"  // sluice::Key
+
+namespace sluice {
+
+// ---- Errors -----------------------------------------------------------------
+
+// One line: "FILE:LINE:COLUMN: KEY: expected ..., found ...". LINE and COLUMN
+// count from 1. KEY is a path such as "peers[2].allowed_ips[0]" (list indices
+// count from 0), or "(file)", "(yaml)" or "(document)" for problems that
+// belong to no key. The text never contains a private or preshared key.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, int line, int column, std::string key, std::string message);
+
+    const std::string& file() const noexcept { return file_; }
+    int line() const noexcept { return line_; }
+    int column() const noexcept { return column_; }
+    const std::string& key() const noexcept { return key_; }
+    // The part after "KEY: ": what was expected and what was found.
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string file_;
+    int line_;
+    int column_;
+    std::string key_;
+    std::string message_;
+};
+
+// ---- Addresses ----------------------------------------------------------------
+
+enum class IpFamily : uint8_t { v4 = 4, v6 = 6 };
+
+struct IpAddress {
+    IpFamily family = IpFamily::v4;
+    std::array<uint8_t, 16> addr{};  // network byte order; IPv4 in addr[0..3], the rest zero
+
+    std::string to_string() const;
+    friend bool operator==(const IpAddress&, const IpAddress&) = default;
+    friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
+};
+
+// An address with a prefix length. Laid out like dataplane/allowed_ips.hpp's
+// IpPrefix (family, addr, length) so that the two can become one type.
+struct Cidr {
+    IpFamily family = IpFamily::v4;
+    std::array<uint8_t, 16> addr{};  // network byte order; IPv4 in addr[0..3], the rest zero
+    uint8_t length = 0;
+
+    static constexpr uint8_t max_length(IpFamily f) noexcept {
+        return f == IpFamily::v4 ? 32 : 128;
+    }
+
+    // The same prefix with every bit past `length` cleared.
+    Cidr masked() const noexcept;
+    bool is_masked() const noexcept { return masked() == *this; }
+    IpAddress address() const noexcept { return {family, addr}; }
+    // Always with the length: "10.0.0.0/8", "fd00::/64".
+    std::string to_string() const;
+
+    friend bool operator==(const Cidr&, const Cidr&) = default;
+    friend auto operator<=>(const Cidr&, const Cidr&) = default;
+};
+
+// What inet_pton(3) accepts ("010.0.0.1", "1.2.3" and zone ids are refused).
+std::optional<IpAddress> parse_ip_address(std::string_view text);
+// "10.0.0.0/8", "fd00::/64", or a bare address meaning /32 or /128. The length
+// is plain decimal (no sign, no leading zeros). Host bits are kept as written.
+std::optional<Cidr> parse_cidr(std::string_view text);
+
+// A peer's endpoint as written: "192.0.2.1:51820", "[2001:db8::1]:51820" or
+// "vpn.example.com:51820". Host names are kept unresolved; the daemon resolves
+// them when it starts (and again on reload), never on the packet path.
+struct Endpoint {
+    enum class Kind : uint8_t { ipv4, ipv6, hostname };
+
+    Kind kind = Kind::ipv4;
+    std::string host;   // the host name, or the address without brackets
+    IpAddress address;  // valid for ipv4 and ipv6
+    uint16_t port = 0;  // 1..65535
+
+    // "192.0.2.1:51820", "[2001:db8::1]:51820", "vpn.example.com:51820".
+    std::string to_string() const;
+    friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// nullopt with a reason ("the port must be 1..65535", ...) in *why_not.
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why_not = nullptr);
+
+// ---- The configuration ----------------------------------------------------------
+
+namespace config_defaults {
+inline constexpr uint16_t kListenPort = 51820;
+// 1500 minus the largest WireGuard overhead: outer IPv6 (40) + UDP (8) +
+// message header (16) + tag (16).
+inline constexpr uint16_t kMtu = 1420;
+inline constexpr uint16_t kMinMtu = 1280;  // the IPv6 minimum link MTU
+inline constexpr uint16_t kMaxMtu = 9000;  // a jumbo frame
+inline constexpr uint32_t kBurst = 32;
+inline constexpr uint32_t kMaxBurst = 512;
+inline constexpr uint32_t kRingSize = 1024;
+inline constexpr uint32_t kMinRingSize = 64;
+inline constexpr uint32_t kMaxRingSize = 32768;
+inline constexpr uint32_t kMempoolSize = 16383;  // 2^n - 1 suits DPDK's ring-backed pools
+inline constexpr uint32_t kMinMempoolSize = 1023;
+inline constexpr uint32_t kMaxMempoolSize = (1u << 24) - 1;
+inline constexpr uint32_t kMaxLcoreId = 1023;
+inline constexpr size_t kMaxLcores = 128;
+inline constexpr std::string_view kUapiSocketDir = "/var/run/wireguard/";
+inline constexpr std::string_view kCtlSocketDir = "/run/sluice/";
+}  // namespace config_defaults
+
+enum class Driver : uint8_t { automatic, dpdk, af_xdp, kernel };  // "auto" in the file
+enum class DataplaneMode : uint8_t { run_to_completion, pipeline };
+enum class DeviceKind : uint8_t { pci, vdev, kernel_interface };
+
+std::string_view to_string(Driver driver) noexcept;
+std::string_view to_string(DataplaneMode mode) noexcept;
+std::string_view to_string(DeviceKind kind) noexcept;
+
+struct InterfaceConfig {
+    std::string name;  // the TUN device and the socket names: [A-Za-z0-9_=+.-]{1,15}
+    Key private_key{};
+    Key public_key{};              // derived from private_key, for display and self-checks
+    std::string private_key_file;  // the path the key came from (resolved); empty when inline
+    uint16_t listen_port = config_defaults::kListenPort;
+    std::vector<Cidr> addresses;  // the tunnel's own addresses; host bits allowed (10.0.0.1/24)
+    uint16_t mtu = config_defaults::kMtu;
+
+    InterfaceConfig() = default;
+    InterfaceConfig(const InterfaceConfig&) = default;
+    InterfaceConfig(InterfaceConfig&&) = default;
+    InterfaceConfig& operator=(const InterfaceConfig&) = default;
+    InterfaceConfig& operator=(InterfaceConfig&&) = default;
+    // Every copy of the private key is wiped when it goes away.
+    ~InterfaceConfig() { secure_wipe(private_key.data(), private_key.size()); }
+};
+
+struct PortConfig {
+    std::string device;  // "0000:03:00.0", "net_af_packet0,iface=veth0" or "eth1"
+    DeviceKind device_kind = DeviceKind::kernel_interface;
+    uint32_t rx_ring_size = config_defaults::kRingSize;  // descriptors per queue, power of two
+    uint32_t tx_ring_size = config_defaults::kRingSize;
+    uint32_t mempool_size = config_defaults::kMempoolSize;  // mbufs in this port's pool
+    // L2 ports only (sluice builds the Ethernet/IP headers itself): our
+    // addresses on this link, with their subnets, and the next hop for
+    // everything off-link.
+    std::vector<Cidr> addresses;
+    std::optional<IpAddress> gateway;
+};
+
+struct DataplaneConfig {
+    Driver driver = Driver::automatic;
+    std::vector<uint32_t> lcores;  // CPU ids for packet cores; empty: the daemon picks one
+    uint32_t burst = config_defaults::kBurst;
+    DataplaneMode mode = DataplaneMode::run_to_completion;
+    std::optional<PortConfig> wan;  // absent: kernel UDP socket on listen_port, any interface
+    std::optional<PortConfig> lan;  // absent: a TUN device named after the interface
+};
+
+struct PeerConfig {
+    std::string name;  // optional, unique when set
+    Key public_key{};
+    std::optional<Key> preshared_key;
+    std::string preshared_key_file;  // resolved path; empty when inline or absent
+    std::optional<Endpoint> endpoint;
+    std::vector<Cidr> allowed_ips;      // masked, unique across all peers
+    uint16_t persistent_keepalive = 0;  // seconds; 0 = off
+
+    PeerConfig() = default;
+    PeerConfig(const PeerConfig&) = default;
+    PeerConfig(PeerConfig&&) = default;
+    PeerConfig& operator=(const PeerConfig&) = default;
+    PeerConfig& operator=(PeerConfig&&) = default;
+    ~PeerConfig() {
+        if (preshared_key) secure_wipe(preshared_key->data(), preshared_key->size());
+    }
+};
+
+struct ControlConfig {
+    std::string uapi_socket;  // default /var/run/wireguard/<name>.sock (wg(8) finds it there)
+    std::string ctl_socket;   // default /run/sluice/<name>.ctl (sluicectl)
+};
+
+struct Config {
+    std::string file;  // where it was read from, as given
+    InterfaceConfig interface;
+    DataplaneConfig dataplane;
+    std::vector<PeerConfig> peers;
+    ControlConfig control;
+    // Things that work but deserve a look (a key file others can read, a peer
+    // without allowed IPs), one line each in the same format as errors.
+    std::vector<std::string> warnings;
+};
+
+// ---- Loading ----------------------------------------------------------------------
+
+// Both throw ConfigError and nothing else for a bad file (std::bad_alloc aside).
+// Relative private_key_file / preshared_key_file paths are taken from the
+// directory of the configuration file (of file_name for parse_config).
+Config load_config_file(const std::string& path);
+Config parse_config(std::string_view yaml_text, std::string_view file_name);
+
+// The configuration as YAML that the loader accepts back, with every private
+// and preshared key replaced by "(redacted)" (so that line alone fails to load).
+std::string dump_config(const Config& config);
+
+}  // namespace sluice

@@ -1,1 +1,871 @@
-// placeholder
+// Tests of the configuration loader: a full file read into the expected
+// values, defaults, key files, the dump, the address parsers, and a table of
+// broken files that must each give one message with the right place, key and
+// expectation.
+#include "control/config.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "control/crypto.hpp"
+#include "control/key_encoding.hpp"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+Key key_of(uint8_t fill) {
+    Key k;
+    k.fill(fill);
+    k[31] = 7;  // not all zero even for fill 0
+    return k;
+}
+
+// The keys the texts below refer to as $PRIV, $PUB1.., $PSK.
+const Key kPrivate = key_of(0xa1);
+const Key kPeer1 = key_of(0xb2);
+const Key kPeer2 = key_of(0xc3);
+const Key kPeer3 = key_of(0xd4);
+const Key kPsk = key_of(0xe5);
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+        s.replace(at, from.size(), to);
+}
+
+// Fills in the placeholders. They are longer than nothing and shorter than
+// a key, so columns after them on the same line shift; the tables below never
+// point past one.
+std::string expand(std::string text, const std::string& dir = "/nonexistent") {
+    replace_all(text, "$PRIV", key_to_base64(kPrivate));
+    replace_all(text, "$PUB1", key_to_base64(kPeer1));
+    replace_all(text, "$PUB2", key_to_base64(kPeer2));
+    replace_all(text, "$PUB3", key_to_base64(kPeer3));
+    replace_all(text, "$PSK", key_to_base64(kPsk));
+    replace_all(text, "$SELF", key_to_base64(crypto::public_key_of(kPrivate)));
+    replace_all(text, "$DIR", dir);
+    return text;
+}
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "sluice-config-test-XXXXXX").string();
+        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+    std::string write(const std::string& name, const std::string& content,
+                      mode_t mode = 0600) const {
+        const fs::path p = path_ / name;
+        std::ofstream(p, std::ios::binary) << content;
+        ::chmod(p.c_str(), mode);
+        return p.string();
+    }
+
+private:
+    fs::path path_;
+};
+
+// ---- A full configuration -------------------------------------------------------
+
+constexpr const char* kFullConfig = R"(# a hub with two road warriors and a site
+interface:
+  name: wg-hub0
+  private_key: $PRIV
+  listen_port: 51999
+  addresses: [10.10.0.1/24, "fd00:10::1/64"]
+  mtu: 1380
+
+dataplane:
+  driver: dpdk
+  lcores: [2, 3, 4]
+  burst: 64
+  mode: run-to-completion
+  ports:
+    wan:
+      device: "0000:03:00.0"
+      rx_ring_size: 2048
+      tx_ring_size: 512
+      mempool_size: 32767
+      addresses: [192.0.2.10/24]
+      gateway: 192.0.2.1
+    lan:
+      device: net_af_packet0,iface=veth0
+      addresses: [10.20.0.1/16]
+
+peers:
+  - name: alice-laptop
+    public_key: $PUB1
+    preshared_key: $PSK
+    endpoint: "[2001:db8::7]:40000"
+    allowed_ips: [10.10.0.2/32, "fd00:10::2/128"]
+    persistent_keepalive: 25
+  - name: branch-office
+    public_key: $PUB2
+    endpoint: branch.example.net:51820
+    allowed_ips:
+      - 10.30.0.0/16
+      - 0.0.0.0/0
+  - public_key: $PUB3
+    endpoint: 198.51.100.4:1
+
+control:
+  uapi_socket: /tmp/sluice-test/wg-hub0.sock
+  ctl_socket: /tmp/sluice-test/wg-hub0.ctl
+)";
+
+TEST(Config, FullConfigurationReadsIntoTheStructs) {
+    const Config c = parse_config(expand(kFullConfig), "hub.yaml");
+    EXPECT_EQ(c.file, "hub.yaml");
+
+    EXPECT_EQ(c.interface.name, "wg-hub0");
+    EXPECT_EQ(c.interface.private_key, kPrivate);
+    EXPECT_EQ(c.interface.public_key, crypto::public_key_of(kPrivate));
+    EXPECT_TRUE(c.interface.private_key_file.empty());
+    EXPECT_EQ(c.interface.listen_port, 51999);
+    ASSERT_EQ(c.interface.addresses.size(), 2u);
+    EXPECT_EQ(c.interface.addresses[0].to_string(), "10.10.0.1/24");
+    EXPECT_EQ(c.interface.addresses[1].to_string(), "fd00:10::1/64");
+    EXPECT_EQ(c.interface.addresses[1].family, IpFamily::v6);
+    EXPECT_EQ(c.interface.mtu, 1380);
+
+    const DataplaneConfig& d = c.dataplane;
+    EXPECT_EQ(d.driver, Driver::dpdk);
+    EXPECT_EQ(d.lcores, (std::vector<uint32_t>{2, 3, 4}));
+    EXPECT_EQ(d.burst, 64u);
+    EXPECT_EQ(d.mode, DataplaneMode::run_to_completion);
+    ASSERT_TRUE(d.wan.has_value());
+    EXPECT_EQ(d.wan->device, "0000:03:00.0");
+    EXPECT_EQ(d.wan->device_kind, DeviceKind::pci);
+    EXPECT_EQ(d.wan->rx_ring_size, 2048u);
+    EXPECT_EQ(d.wan->tx_ring_size, 512u);
+    EXPECT_EQ(d.wan->mempool_size, 32767u);
+    ASSERT_EQ(d.wan->addresses.size(), 1u);
+    EXPECT_EQ(d.wan->addresses[0].to_string(), "192.0.2.10/24");
+    ASSERT_TRUE(d.wan->gateway.has_value());
+    EXPECT_EQ(d.wan->gateway->to_string(), "192.0.2.1");
+    ASSERT_TRUE(d.lan.has_value());
+    EXPECT_EQ(d.lan->device, "net_af_packet0,iface=veth0");
+    EXPECT_EQ(d.lan->device_kind, DeviceKind::vdev);
+    EXPECT_EQ(d.lan->rx_ring_size, config_defaults::kRingSize);
+    EXPECT_EQ(d.lan->mempool_size, config_defaults::kMempoolSize);
+    EXPECT_FALSE(d.lan->gateway.has_value());
+
+    ASSERT_EQ(c.peers.size(), 3u);
+    const PeerConfig& alice = c.peers[0];
+    EXPECT_EQ(alice.name, "alice-laptop");
+    EXPECT_EQ(alice.public_key, kPeer1);
+    ASSERT_TRUE(alice.preshared_key.has_value());
+    EXPECT_EQ(*alice.preshared_key, kPsk);
+    ASSERT_TRUE(alice.endpoint.has_value());
+    EXPECT_EQ(alice.endpoint->kind, Endpoint::Kind::ipv6);
+    EXPECT_EQ(alice.endpoint->port, 40000);
+    EXPECT_EQ(alice.endpoint->to_string(), "[2001:db8::7]:40000");
+    ASSERT_EQ(alice.allowed_ips.size(), 2u);
+    EXPECT_EQ(alice.allowed_ips[0].to_string(), "10.10.0.2/32");
+    EXPECT_EQ(alice.allowed_ips[1].to_string(), "fd00:10::2/128");
+    EXPECT_EQ(alice.persistent_keepalive, 25);
+
+    const PeerConfig& branch = c.peers[1];
+    EXPECT_EQ(branch.public_key, kPeer2);
+    EXPECT_FALSE(branch.preshared_key.has_value());
+    ASSERT_TRUE(branch.endpoint.has_value());
+    EXPECT_EQ(branch.endpoint->kind, Endpoint::Kind::hostname);
+    EXPECT_EQ(branch.endpoint->host, "branch.example.net");
+    EXPECT_EQ(branch.endpoint->port, 51820);
+    ASSERT_EQ(branch.allowed_ips.size(), 2u);
+    EXPECT_EQ(branch.allowed_ips[1].to_string(), "0.0.0.0/0");
+    EXPECT_EQ(branch.persistent_keepalive, 0);
+
+    const PeerConfig& third = c.peers[2];
+    EXPECT_TRUE(third.name.empty());
+    EXPECT_EQ(third.endpoint->kind, Endpoint::Kind::ipv4);
+    EXPECT_EQ(third.endpoint->to_string(), "198.51.100.4:1");
+    EXPECT_TRUE(third.allowed_ips.empty());
+
+    EXPECT_EQ(c.control.uapi_socket, "/tmp/sluice-test/wg-hub0.sock");
+    EXPECT_EQ(c.control.ctl_socket, "/tmp/sluice-test/wg-hub0.ctl");
+
+    // The peer without allowed IPs is legal but worth a warning.
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("hub.yaml:39:5: peers[2]: warning: no allowed_ips"),
+              std::string::npos)
+        << c.warnings[0];
+}
+
+TEST(Config, DefaultsFillEverythingLeftOut) {
+    const Config c = parse_config(expand("interface:\n  name: wg0\n  private_key: $PRIV\n"),
+                                  "/etc/sluice/wg0.yaml");
+    EXPECT_EQ(c.interface.listen_port, 51820);
+    EXPECT_EQ(c.interface.mtu, 1420);
+    EXPECT_TRUE(c.interface.addresses.empty());
+    EXPECT_EQ(c.dataplane.driver, Driver::automatic);
+    EXPECT_TRUE(c.dataplane.lcores.empty());
+    EXPECT_EQ(c.dataplane.burst, 32u);
+    EXPECT_EQ(c.dataplane.mode, DataplaneMode::run_to_completion);
+    EXPECT_FALSE(c.dataplane.wan.has_value());
+    EXPECT_FALSE(c.dataplane.lan.has_value());
+    EXPECT_TRUE(c.peers.empty());
+    EXPECT_EQ(c.control.uapi_socket, "/var/run/wireguard/wg0.sock");
+    EXPECT_EQ(c.control.ctl_socket, "/run/sluice/wg0.ctl");
+    EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(Config, FlowStyleAndQuotedStringsAreTheSameConfiguration) {
+    const Config a = parse_config(
+        expand("{interface: {name: \"wg0\", private_key: \"$PRIV\"}, dataplane: {mode: "
+               "'pipeline', lcores: [1, 2]}, peers: [{public_key: '$PUB1', allowed_ips: "
+               "['10.0.0.0/8']}]}"),
+        "flow.yaml");
+    EXPECT_EQ(a.interface.name, "wg0");
+    EXPECT_EQ(a.dataplane.mode, DataplaneMode::pipeline);
+    ASSERT_EQ(a.peers.size(), 1u);
+    EXPECT_EQ(a.peers[0].allowed_ips[0].to_string(), "10.0.0.0/8");
+}
+
+TEST(Config, AliasesOfCompleteNodesAreAllowed) {
+    const Config c = parse_config(expand(R"(interface:
+  name: wg0
+  private_key: $PRIV
+  addresses: &lan [10.0.0.1/24]
+dataplane:
+  driver: kernel
+  ports:
+    lan: {device: eth1, addresses: *lan}
+)"),
+                                  "alias.yaml");
+    ASSERT_TRUE(c.dataplane.lan.has_value());
+    EXPECT_EQ(c.dataplane.lan->addresses, c.interface.addresses);
+}
+
+TEST(Config, EmptyPeerListIsFine) {
+    const Config c =
+        parse_config(expand("interface: {name: wg0, private_key: $PRIV}\npeers: []\n"), "x.yaml");
+    EXPECT_TRUE(c.peers.empty());
+}
+
+// ---- Key files --------------------------------------------------------------------
+
+TEST(Config, KeyFilesAreReadRelativeToTheConfigurationFile) {
+    TempDir dir;
+    dir.write("wg0.key", key_to_base64(kPrivate) + "\n");
+    dir.write("alice.psk", key_to_base64(kPsk) + "\r\n");
+    const std::string file = dir.write("wg0.yaml", expand(R"(interface:
+  name: wg0
+  private_key_file: wg0.key
+peers:
+  - public_key: $PUB1
+    preshared_key_file: $DIR/alice.psk
+    allowed_ips: [10.0.0.2/32]
+)",
+                                                          dir.path().string()));
+    const Config c = load_config_file(file);
+    EXPECT_EQ(c.interface.private_key, kPrivate);
+    EXPECT_EQ(c.interface.private_key_file, (dir.path() / "wg0.key").string());
+    ASSERT_TRUE(c.peers[0].preshared_key.has_value());
+    EXPECT_EQ(*c.peers[0].preshared_key, kPsk);
+    EXPECT_EQ(c.peers[0].preshared_key_file, (dir.path() / "alice.psk").string());
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+}
+
+TEST(Config, KeyFileWithoutNewlineIsFine) {
+    TempDir dir;
+    dir.write("k", key_to_base64(kPrivate));
+    const std::string file =
+        dir.write("c.yaml", "interface:\n  name: wg0\n  private_key_file: k\n");
+    EXPECT_EQ(load_config_file(file).interface.private_key, kPrivate);
+}
+
+TEST(Config, KeyFileReadableByOthersGivesAWarning) {
+    TempDir dir;
+    dir.write("k", key_to_base64(kPrivate) + "\n", 0644);
+    const std::string file =
+        dir.write("c.yaml", "interface:\n  name: wg0\n  private_key_file: k\n");
+    const Config c = load_config_file(file);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find(file + ":3:21: interface.private_key_file: warning:"),
+              std::string::npos)
+        << c.warnings[0];
+    EXPECT_NE(c.warnings[0].find("0644"), std::string::npos);
+}
+
+TEST(Config, InlineKeysInAFileOthersCanReadGiveAWarning) {
+    TempDir dir;
+    const std::string file =
+        dir.write("c.yaml", expand("interface:\n  name: wg0\n  private_key: $PRIV\n"), 0644);
+    const Config c = load_config_file(file);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("holds keys inline"), std::string::npos) << c.warnings[0];
+    EXPECT_EQ(c.warnings[0].find(key_to_base64(kPrivate)), std::string::npos);
+}
+
+TEST(Config, MissingConfigurationFileIsAConfigError) {
+    try {
+        load_config_file("/nonexistent/sluice.yaml");
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(),
+                     "/nonexistent/sluice.yaml:1:1: (file): expected a readable configuration "
+                     "file, found No such file or directory");
+    }
+}
+
+TEST(Config, DirectoryAsConfigurationFileIsAConfigError) {
+    TempDir dir;
+    try {
+        load_config_file(dir.path().string());
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.key(), "(file)");
+        EXPECT_NE(e.message().find("a directory"), std::string::npos) << e.what();
+    }
+}
+
+// ---- Dump ---------------------------------------------------------------------------
+
+TEST(Config, DumpRedactsSecretsAndLoadsBack) {
+    TempDir dir;
+    dir.write("wg0.key", key_to_base64(kPrivate) + "\n");
+    dir.write("alice.psk", key_to_base64(kPsk) + "\n");
+    std::string text = expand(kFullConfig);
+    replace_all(text, "private_key: " + key_to_base64(kPrivate), "private_key_file: wg0.key");
+    replace_all(text, "preshared_key: " + key_to_base64(kPsk), "preshared_key_file: alice.psk");
+    const Config original = load_config_file(dir.write("hub.yaml", text));
+    const std::string dump = dump_config(original);
+    EXPECT_EQ(dump.find(key_to_base64(kPrivate)), std::string::npos);
+    EXPECT_EQ(dump.find(key_to_base64(kPsk)), std::string::npos);
+    EXPECT_NE(dump.find(key_to_base64(crypto::public_key_of(kPrivate))), std::string::npos);
+
+    const Config again = parse_config(dump, (dir.path() / "dump.yaml").string());
+    EXPECT_EQ(again.interface.private_key, original.interface.private_key);
+    EXPECT_EQ(again.interface.addresses, original.interface.addresses);
+    EXPECT_EQ(again.dataplane.lcores, original.dataplane.lcores);
+    EXPECT_EQ(again.dataplane.wan->device, original.dataplane.wan->device);
+    EXPECT_EQ(again.dataplane.wan->gateway, original.dataplane.wan->gateway);
+    EXPECT_EQ(again.dataplane.lan->device, original.dataplane.lan->device);
+    ASSERT_EQ(again.peers.size(), original.peers.size());
+    for (size_t i = 0; i < again.peers.size(); ++i) {
+        EXPECT_EQ(again.peers[i].name, original.peers[i].name);
+        EXPECT_EQ(again.peers[i].public_key, original.peers[i].public_key);
+        EXPECT_EQ(again.peers[i].preshared_key, original.peers[i].preshared_key);
+        EXPECT_EQ(again.peers[i].endpoint, original.peers[i].endpoint);
+        EXPECT_EQ(again.peers[i].allowed_ips, original.peers[i].allowed_ips);
+    }
+    EXPECT_EQ(again.control.uapi_socket, original.control.uapi_socket);
+}
+
+TEST(Config, DumpOfInlineKeysSaysRedacted) {
+    const std::string dump = dump_config(parse_config(expand(kFullConfig), "hub.yaml"));
+    EXPECT_NE(dump.find("private_key: (redacted)"), std::string::npos);
+    EXPECT_NE(dump.find("preshared_key: (redacted)"), std::string::npos);
+    EXPECT_EQ(dump.find(key_to_base64(kPrivate)), std::string::npos);
+    EXPECT_EQ(dump.find(key_to_base64(kPsk)), std::string::npos);
+}
+
+// ---- Address parsers ------------------------------------------------------------------
+
+TEST(Cidr, ParsesAndMasks) {
+    EXPECT_EQ(parse_cidr("10.1.2.3/8")->masked().to_string(), "10.0.0.0/8");
+    EXPECT_EQ(parse_cidr("10.1.2.3")->to_string(), "10.1.2.3/32");
+    EXPECT_EQ(parse_cidr("fd00::1")->to_string(), "fd00::1/128");
+    EXPECT_EQ(parse_cidr("fd00:1:2:3::/63")->masked().to_string(), "fd00:1:2:2::/63");
+    EXPECT_EQ(parse_cidr("::ffff:10.0.0.1/128")->family, IpFamily::v6);
+    EXPECT_EQ(parse_cidr("0.0.0.0/0")->to_string(), "0.0.0.0/0");
+    EXPECT_TRUE(parse_cidr("10.0.0.0/24")->is_masked());
+    EXPECT_FALSE(parse_cidr("10.0.0.1/24")->is_masked());
+    for (const char* bad :
+         {"", "/24", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/024", "10.0.0.0/-1", "10.0.0.0/+8",
+          "010.0.0.0/8", "10.0.0/8", "10.0.0.0.0/8", "fd00::/129", "fd00:::/64", "fe80::1%eth0/64",
+          " 10.0.0.0/8", "10.0.0.0/8 ", "1.2.3.4/8/8"})
+        EXPECT_FALSE(parse_cidr(bad).has_value()) << bad;
+}
+
+TEST(Endpoint, ParsesTheThreeForms) {
+    auto v4 = parse_endpoint("192.0.2.1:51820");
+    ASSERT_TRUE(v4);
+    EXPECT_EQ(v4->kind, Endpoint::Kind::ipv4);
+    EXPECT_EQ(v4->port, 51820);
+    auto v6 = parse_endpoint("[2001:db8::1]:1");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(v6->kind, Endpoint::Kind::ipv6);
+    EXPECT_EQ(v6->to_string(), "[2001:db8::1]:1");
+    auto name = parse_endpoint("vpn-1.example.com.:65535");
+    ASSERT_TRUE(name);
+    EXPECT_EQ(name->kind, Endpoint::Kind::hostname);
+    EXPECT_EQ(name->host, "vpn-1.example.com.");
+
+    std::string why;
+    for (const char* bad :
+         {"", "192.0.2.1", "192.0.2.1:", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:08",
+          "2001:db8::1:51820", "[2001:db8::1]", "[2001:db8::1]51820", "[192.0.2.1]:1",
+          "[fe80::1%eth0]:1", ":51820", "1.2.3.256:1", "-bad.example:1", "bad-.example:1", "a..b:1",
+          "under_score.example:1", "sp ace:1"}) {
+        why.clear();
+        EXPECT_FALSE(parse_endpoint(bad, &why).has_value()) << bad;
+        EXPECT_FALSE(why.empty()) << bad;
+    }
+}
+
+// ---- Broken configurations ---------------------------------------------------------------
+
+struct Broken {
+    const char* name;
+    const char* yaml;
+    int line;
+    int column;
+    const char* key;
+    const char* expect;  // a piece of the message that says what was wrong
+};
+
+// The lines every case starts from, where it does not break them itself.
+#define IFACE "interface:\n  name: wg0\n  private_key: $PRIV\n"
+
+const Broken kBroken[] = {
+    // -- the document --
+    {"empty file", "", 1, 1, "(document)", "found an empty file"},
+    {"only comments", "# nothing here\n\n# at all\n", 1, 1, "(document)", "empty file"},
+    {"top level is a list", "- interface\n- peers\n", 1, 1, "(document)",
+     "expected a map with the sections interface, dataplane, peers and control, found a list"},
+    {"top level is a scalar", "sluice\n", 1, 1, "(document)", "found \"sluice\""},
+    {"bad YAML syntax", "interface:\n  name: [wg0\n  mtu: 1420\n", 3, 6, "(yaml)",
+     "expected valid YAML, found a syntax error"},
+    {"tab indentation", "interface:\n\tname: wg0\n", 2, 6, "(yaml)",
+     "indent with spaces, not tabs"},
+    {"two documents", IFACE "---\n" IFACE, 4, 1, "(document)",
+     "expected one YAML document, found a second one"},
+    {"control byte", "interface:\n  name: wg\x01\n", 2, 11, "(file)",
+     "expected UTF-8 text, found the control byte 0x01"},
+    {"duplicate key", IFACE "  mtu: 1400\n  mtu: 1300\n", 5, 3, "interface.mtu",
+     "expected each key once in a map, found \"mtu\" again (first on line 4)"},
+    {"list as a key", "? [a, b]\n: 1\n", 1, 3, "(document)",
+     "expected a text key, found a list used as a key"},
+    {"custom tag", IFACE "  mtu: !big 1400\n", 4, 8, "interface.mtu",
+     "expected no YAML tag, found the tag \"!big\""},
+    {"alias cycle", IFACE "dataplane: &d {ports: *d}\n", 4, 23, "dataplane.ports",
+     "found an alias to a node that contains it"},
+    {"nesting too deep", IFACE "x: [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]\n", 4, 19,
+     "x[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "levels of nesting"},
+    {"merge key", IFACE "peers:\n  - <<: {public_key: $PUB1}\n", 5, 5, "peers[0].<<",
+     "YAML merge keys are not supported"},
+    // -- unknown and missing keys --
+    {"key with a newline", IFACE "\"bad\\nkey\": 1\n", 4, 1, "\"bad\\x0akey\"",
+     "found unknown key \"bad\\x0akey\""},
+    {"unknown top-level key", IFACE "peer:\n  - public_key: $PUB1\n", 4, 1, "peer",
+     "found unknown key \"peer\" (did you mean peers?)"},
+    {"unknown key with dash", IFACE "  listen-port: 51820\n", 4, 3, "interface.listen-port",
+     "(did you mean listen_port?)"},
+    {"wg-quick spelling", IFACE "  ListenPort: 51820\n", 4, 3, "interface.ListenPort",
+     "(did you mean listen_port?)"},
+    {"key in the wrong section", IFACE "listen_port: 51820\n", 4, 1, "listen_port",
+     "(did you mean interface.listen_port?)"},
+    {"unknown peer key", IFACE "peers:\n  - public_key: $PUB1\n    alowed_ips: []\n", 6, 5,
+     "peers[0].alowed_ips", "did you mean allowed_ips?"},
+    {"unrelated unknown key", IFACE "colour: blue\n", 4, 1, "colour",
+     "expected one of interface, dataplane, peers, control, found unknown key \"colour\""},
+    {"missing interface", "peers: []\n", 1, 1, "interface",
+     "expected the interface section (a map with name and private_key), found nothing: the key "
+     "interface is missing"},
+    {"missing name", "interface:\n  private_key: $PRIV\n", 2, 3, "interface.name",
+     "the key name is missing"},
+    {"missing private key", "interface:\n  name: wg0\n", 2, 3, "interface.private_key",
+     "expected a base64 private key in private_key, or its file in private_key_file, found "
+     "neither"},
+    {"missing public key", IFACE "peers:\n  - name: bob\n    allowed_ips: [10.0.0.0/8]\n", 5, 5,
+     "peers[0].public_key", "the key public_key is missing"},
+    // -- wrong types --
+    {"interface is a list", "interface:\n  - name: wg0\n", 2, 3, "interface",
+     "expected the interface section (a map with name and private_key), found a list"},
+    {"peers is a map", IFACE "peers:\n  alice:\n    public_key: $PUB1\n", 5, 3, "peers",
+     "expected a list of peers (each a map starting with '- '), found a map"},
+    {"peer is a string", IFACE "peers:\n  - alice\n", 5, 5, "peers[0]",
+     "expected a peer (a map with a public_key), found \"alice\""},
+    {"name is a list", "interface:\n  name: [wg0]\n  private_key: $PRIV\n", 2, 9, "interface.name",
+     "found a list"},
+    {"name is empty", "interface:\n  name:\n  private_key: $PRIV\n", 2, 3, "interface.name",
+     "found nothing"},
+    {"port is a quoted string", IFACE "  listen_port: \"51820\"\n", 4, 16, "interface.listen_port",
+     "expected an integer 1..65535 without quotes, found the string \"51820\""},
+    {"port is a word", IFACE "  listen_port: fifty\n", 4, 16, "interface.listen_port",
+     "expected an integer 1..65535, found \"fifty\""},
+    {"port is a float", IFACE "  listen_port: 5182.0\n", 4, 16, "interface.listen_port",
+     "found \"5182.0\""},
+    {"addresses is a string", IFACE "  addresses: 10.0.0.1/24\n", 4, 14, "interface.addresses",
+     "expected a list of addresses such as [10.0.0.1/24, fd00::1/64], found \"10.0.0.1/24\""},
+    {"lcores is a count", IFACE "dataplane:\n  lcores: 4\n", 5, 11, "dataplane.lcores",
+     "found 4 (lcores lists CPU ids, not a count)"},
+    // -- ranges --
+    {"port zero", IFACE "  listen_port: 0\n", 4, 16, "interface.listen_port",
+     "expected an integer 1..65535, found 0"},
+    {"port too big", IFACE "  listen_port: 65536\n", 4, 16, "interface.listen_port",
+     "expected an integer 1..65535, found 65536"},
+    {"port negative", IFACE "  listen_port: -1\n", 4, 16, "interface.listen_port", "found -1"},
+    {"port overflows 64 bits", IFACE "  listen_port: 99999999999999999999999\n", 4, 16,
+     "interface.listen_port", "found 99999999999999999999999"},
+    {"mtu too small", IFACE "  mtu: 576\n", 4, 8, "interface.mtu",
+     "expected an integer 1280..9000, found 576"},
+    {"mtu too big", IFACE "  mtu: 9001\n", 4, 8, "interface.mtu", "found 9001"},
+    {"burst zero", IFACE "dataplane:\n  burst: 0\n", 5, 10, "dataplane.burst",
+     "expected an integer 1..512, found 0"},
+    {"burst too big", IFACE "dataplane:\n  burst: 513\n", 5, 10, "dataplane.burst",
+     "expected an integer 1..512, found 513"},
+    {"keepalive too big", IFACE "peers:\n  - public_key: $PUB1\n    persistent_keepalive: 65536\n",
+     6, 27, "peers[0].persistent_keepalive", "expected an integer 0..65535 seconds (0 = off)"},
+    {"lcore id too big", IFACE "dataplane:\n  lcores: [1, 1024]\n", 5, 15, "dataplane.lcores[1]",
+     "expected an integer 0..1023, found 1024"},
+    {"ring size not a power of two",
+     IFACE "dataplane:\n  ports:\n    wan: {device: eth0, rx_ring_size: 1000}\n", 6, 39,
+     "dataplane.ports.wan.rx_ring_size", "expected a power of two 64..32768, found 1000"},
+    // -- names and enums --
+    {"interface name too long", "interface:\n  name: wg0123456789abcd\n  private_key: $PRIV\n", 2,
+     9, "interface.name", "found \"wg0123456789abcd\""},
+    {"interface name with a slash", "interface:\n  name: wg/0\n  private_key: $PRIV\n", 2, 9,
+     "interface.name", "an interface name of 1 to 15 characters"},
+    {"driver misspelt", IFACE "dataplane:\n  driver: dpkd\n", 5, 11, "dataplane.driver",
+     "expected one of auto, dpdk, af_xdp, kernel, found \"dpkd\" (did you mean dpdk?)"},
+    {"mode misspelt", IFACE "dataplane:\n  mode: run_to_completion\n", 5, 9, "dataplane.mode",
+     "(did you mean run-to-completion?)"},
+    {"duplicate peer name",
+     IFACE "peers:\n  - {name: a, public_key: $PUB1}\n  - {name: a, public_key: $PUB2}\n", 6, 12,
+     "peers[1].name", "expected a unique peer name, found \"a\", already the name of peers[0]"},
+    // -- keys --
+    {"private key too short", "interface:\n  name: wg0\n  private_key: c2hvcnQ=\n", 3, 16,
+     "interface.private_key",
+     "expected a base64 private key (44 characters ending in '='), "
+     "found 8 characters"},
+    {"private key with a bad character",
+     "interface:\n  name: wg0\n  private_key: "
+     "oaGhoaGhoaGhoaGhoaGhoaGh*aGhoaGhoaGhoaGhoQc=\n",
+     3, 16, "interface.private_key", "found a character that is not base64 at position 25"},
+    {"private key is all zeros",
+     "interface:\n  name: wg0\n  private_key: "
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+     3, 16, "interface.private_key", "found the all-zero key"},
+    {"both private key forms", IFACE "  private_key_file: /etc/sluice/wg0.key\n", 4, 3,
+     "interface.private_key_file",
+     "expected either private_key or private_key_file, found both (private_key is on line 3)"},
+    {"bad public key", IFACE "peers:\n  - public_key: notakey\n", 5, 17, "peers[0].public_key",
+     "expected a base64 public key (44 characters ending in '='), found 7 characters"},
+    {"peer is this interface", IFACE "peers:\n  - public_key: $SELF\n", 5, 17,
+     "peers[0].public_key", "expected another host's public key, found this interface's own"},
+    {"duplicate peer key", IFACE "peers:\n  - public_key: $PUB1\n  - public_key: $PUB1\n", 6, 17,
+     "peers[1].public_key",
+     "expected each peer's public key once, found the public key of peers[0] again"},
+    {"bad preshared key", IFACE "peers:\n  - public_key: $PUB1\n    preshared_key: 12345\n", 6, 20,
+     "peers[0].preshared_key", "found 5 characters"},
+    {"both preshared key forms",
+     IFACE "peers:\n  - public_key: $PUB1\n    preshared_key: $PSK\n    preshared_key_file: psk\n",
+     7, 5, "peers[0].preshared_key_file", "found both (preshared_key is on line 6)"},
+    // -- prefixes --
+    {"bad IPv4 prefix", IFACE "  addresses: [10.0.0.300/24]\n", 4, 15, "interface.addresses[0]",
+     "found \"10.0.0.300/24\" (not an IPv4 or IPv6 address)"},
+    {"prefix length too long", IFACE "  addresses: [10.0.0.1/33]\n", 4, 15,
+     "interface.addresses[0]", "the prefix length must be a number 0..32 for IPv4"},
+    {"bad IPv6 prefix", IFACE "peers:\n  - public_key: $PUB1\n    allowed_ips: [\"fd00:::/64\"]\n",
+     6, 19, "peers[0].allowed_ips[0]", "found \"fd00:::/64\" (not an IPv4 or IPv6 address)"},
+    {"allowed IP with host bits",
+     IFACE "peers:\n  - public_key: $PUB1\n    allowed_ips: [10.0.0.1/24]\n", 6, 19,
+     "peers[0].allowed_ips[0]",
+     "expected a prefix with no bits set past its length (10.0.0.0/24), found \"10.0.0.1/24\""},
+    {"same prefix on two peers",
+     IFACE "peers:\n  - public_key: $PUB1\n    allowed_ips: [10.0.0.0/24]\n"
+           "  - public_key: $PUB2\n    allowed_ips: [10.9.0.0/16, 10.0.0.0/24]\n",
+     8, 32, "peers[1].allowed_ips[1]",
+     "expected each allowed IP prefix on one peer only, found 10.0.0.0/24, already at "
+     "peers[0].allowed_ips[0]"},
+    {"same prefix twice on one peer",
+     IFACE "peers:\n  - public_key: $PUB1\n    allowed_ips: [fd00::/64, \"fd00::/64\"]\n", 6, 30,
+     "peers[0].allowed_ips[1]", "already at peers[0].allowed_ips[0]"},
+    {"duplicate interface address", IFACE "  addresses: [10.0.0.1/24, 10.0.0.1/24]\n", 4, 28,
+     "interface.addresses[1]", "expected each address once, found 10.0.0.1/24 again"},
+    // -- endpoints --
+    {"endpoint without port", IFACE "peers:\n  - public_key: $PUB1\n    endpoint: 192.0.2.1\n", 6,
+     15, "peers[0].endpoint", "found \"192.0.2.1\" (no ':port' at the end)"},
+    {"endpoint port zero", IFACE "peers:\n  - public_key: $PUB1\n    endpoint: 192.0.2.1:0\n", 6,
+     15, "peers[0].endpoint", "(the port must be a number 1..65535)"},
+    {"endpoint port too big",
+     IFACE "peers:\n  - public_key: $PUB1\n    endpoint: host.example:65536\n", 6, 15,
+     "peers[0].endpoint", "(the port must be a number 1..65535)"},
+    {"IPv6 endpoint without brackets",
+     IFACE "peers:\n  - public_key: $PUB1\n    endpoint: \"2001:db8::1:51820\"\n", 6, 15,
+     "peers[0].endpoint", "an IPv6 endpoint needs brackets"},
+    {"IPv6 endpoint without quotes",
+     IFACE "peers:\n  - public_key: $PUB1\n    endpoint: [2001:db8::1]:51820\n", 6, 28, "(yaml)",
+     "put IPv6 endpoints in quotes"},
+    {"bad host name", IFACE "peers:\n  - public_key: $PUB1\n    endpoint: -vpn.example:51820\n", 6,
+     15, "peers[0].endpoint", "(neither an IPv4 address nor a host name)"},
+    // -- dataplane and control --
+    {"dpdk without ports", IFACE "dataplane:\n  driver: dpdk\n", 5, 11, "dataplane.ports.wan",
+     "expected a wan port for driver dpdk"},
+    {"dpdk on a kernel interface",
+     IFACE
+     "dataplane:\n  driver: dpdk\n  ports:\n    wan: {device: eth0, addresses: [192.0.2.2/24]}\n"
+     "    lan: {device: eth1, addresses: [10.0.0.1/24]}\n",
+     7, 19, "dataplane.ports.wan.device",
+     "expected a PCI address or a DPDK vdev for driver dpdk, found the kernel interface \"eth0\""},
+    {"kernel driver on a PCI device",
+     IFACE "dataplane:\n  driver: kernel\n  ports:\n    wan: {device: \"0000:03:00.0\"}\n", 7, 19,
+     "dataplane.ports.wan.device",
+     "expected a kernel interface name for driver kernel, found the PCI device \"0000:03:00.0\""},
+    {"bad device", IFACE "dataplane:\n  ports:\n    lan:\n      device: \"0000:03:00.9\"\n", 7, 15,
+     "dataplane.ports.lan.device", "expected a PCI address (0000:03:00.0), a DPDK vdev"},
+    {"DPDK port without addresses",
+     IFACE "dataplane:\n  ports:\n    wan:\n      device: net_null0\n", 7, 7,
+     "dataplane.ports.wan.addresses", "the port's own addresses"},
+    {"gateway off the subnet",
+     IFACE
+     "dataplane:\n  ports:\n    wan:\n      device: net_null0\n      addresses: [192.0.2.2/24]\n"
+     "      gateway: 198.51.100.1\n",
+     9, 16, "dataplane.ports.wan.gateway",
+     "found 198.51.100.1, outside every subnet in dataplane.ports.wan.addresses"},
+    {"mempool smaller than the rings",
+     IFACE "dataplane:\n  lcores: [1, 2, 3, 4]\n  ports:\n    wan:\n      device: eth0\n"
+           "      mempool_size: 2047\n",
+     9, 21, "dataplane.ports.wan.mempool_size",
+     "expected at least rx_ring_size x queues + burst = 4128 mbufs, found 2047"},
+    {"duplicate lcore", IFACE "dataplane:\n  lcores: [2, 3, 2]\n", 5, 18, "dataplane.lcores[2]",
+     "expected each CPU id once, found 2 again (also dataplane.lcores[0])"},
+    {"pipeline on one lcore", IFACE "dataplane:\n  lcores: [2]\n  mode: pipeline\n", 6, 9,
+     "dataplane.mode", "pipeline needs at least 2"},
+    {"relative socket path", IFACE "control:\n  uapi_socket: wg0.sock\n", 5, 16,
+     "control.uapi_socket",
+     "expected an absolute socket path of at most 107 bytes, found \"wg0.sock\""},
+    {"socket path too long",
+     IFACE
+     "control:\n  ctl_socket: /run/sluice/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.ctl\n",
+     5, 15, "control.ctl_socket", "at most 107 bytes"},
+    {"both sockets on one path",
+     IFACE "control:\n  uapi_socket: /run/x.sock\n  ctl_socket: /run/x.sock\n", 6, 15,
+     "control.ctl_socket", "expected a path other than uapi_socket"},
+    // -- key files (the directory does not exist) --
+    {"missing private key file", "interface:\n  name: wg0\n  private_key_file: $DIR/none.key\n", 3,
+     21, "interface.private_key_file",
+     "expected a readable file holding the base64 private key, found"},
+};
+
+#undef IFACE
+
+class BrokenConfig : public testing::TestWithParam<Broken> {};
+
+TEST_P(BrokenConfig, GivesOneClearMessage) {
+    const Broken& b = GetParam();
+    const std::string text = expand(b.yaml);
+    try {
+        const Config c = parse_config(text, "bad.yaml");
+        FAIL() << "accepted:\n" << text;
+    } catch (const ConfigError& e) {
+        const std::string what = e.what();
+        SCOPED_TRACE(what);
+        EXPECT_EQ(e.file(), "bad.yaml");
+        EXPECT_EQ(e.line(), b.line);
+        EXPECT_EQ(e.column(), b.column);
+        EXPECT_EQ(e.key(), b.key);
+        EXPECT_NE(e.message().find(b.expect), std::string::npos);
+        // One line, in the documented shape, and no secrets in it.
+        EXPECT_EQ(what.find('\n'), std::string::npos);
+        EXPECT_EQ(what, "bad.yaml:" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+                            ": " + b.key + ": " + e.message());
+        EXPECT_EQ(e.message().rfind("expected ", 0), 0u);
+        EXPECT_NE(e.message().find(", found "), std::string::npos);
+        EXPECT_EQ(what.find(key_to_base64(kPrivate)), std::string::npos);
+        EXPECT_EQ(what.find(key_to_base64(kPsk)), std::string::npos);
+    }
+}
+
+std::string case_name(const testing::TestParamInfo<Broken>& info) {
+    std::string name;
+    for (const char* p = info.param.name; *p; ++p)
+        name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+    return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, BrokenConfig, testing::ValuesIn(kBroken), case_name);
+
+// ---- Inputs that would make yaml-cpp work hard ------------------------------------------
+
+ConfigError error_of(const std::string& text) {
+    try {
+        parse_config(text, "big.yaml");
+    } catch (const ConfigError& e) {
+        return e;
+    }
+    ADD_FAILURE() << "accepted";
+    return ConfigError("", 0, 0, "", "");
+}
+
+TEST(Config, DeepFlowNestingIsRefusedBeforeParsing) {
+    const ConfigError e = error_of("a: " + std::string(100000, '['));
+    EXPECT_EQ(e.key(), "(yaml)");
+    EXPECT_EQ(e.line(), 1);
+    EXPECT_EQ(e.column(), 68);  // the 65th "["
+    EXPECT_NE(e.message().find("levels of [ ] and { } nesting"), std::string::npos) << e.what();
+}
+
+TEST(Config, ManyFlowIndicatorsAreRefusedBeforeParsing) {
+    std::string text = "a: [[";
+    for (int i = 0; i < 400000; ++i) text += "[],";
+    const ConfigError e = error_of(text);
+    EXPECT_EQ(e.key(), "(yaml)");
+    EXPECT_NE(e.message().find("flow indicators"), std::string::npos) << e.what();
+}
+
+TEST(Config, BracketsInCommentsAndQuotesAreNotNesting) {
+    const std::string brackets(200, '[');
+    const Config c = parse_config(
+        expand("# " + brackets + "\ninterface:\n  name: wg0\n" + "  private_key: $PRIV  # " +
+               brackets + "\n" + "peers:\n  - name: 'it''s " + brackets.substr(0, 50) +
+               "'\n    public_key: $PUB1\n" + "    allowed_ips: [10.0.0.0/8]\n"),
+        "brackets.yaml");
+    EXPECT_EQ(c.peers[0].name, "it's " + brackets.substr(0, 50));
+}
+
+TEST(Config, OversizedFileIsRefused) {
+    const ConfigError e = error_of(std::string((16u << 20) + 1, ' '));
+    EXPECT_EQ(e.key(), "(file)");
+    EXPECT_NE(e.message().find("expected at most 16777216 bytes"), std::string::npos);
+}
+
+// ---- Key file problems, with real files ---------------------------------------------------
+
+struct BrokenKeyFile {
+    const char* name;
+    const char* content;  // nullptr: make a directory instead
+    const char* expect;
+};
+
+const BrokenKeyFile kBrokenKeyFiles[] = {
+    {"empty", "", "with 0 characters"},
+    {"two newlines", "$PRIV\n\n", "with 45 characters"},
+    {"leading space", " $PRIV\n", "with 45 characters"},
+    {"key and comment", "$PRIV # mine\n", "characters"},
+    {"truncated", "oaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaG\n", "with 39 characters"},
+    {"too big", nullptr, "more than 1024 bytes"},
+    {"directory", nullptr, "a directory"},
+};
+
+class BrokenKeyFileTest : public testing::TestWithParam<BrokenKeyFile> {};
+
+TEST_P(BrokenKeyFileTest, NamesTheKeyAndThePath) {
+    const BrokenKeyFile& b = GetParam();
+    TempDir dir;
+    const fs::path key_path = dir.path() / "wg0.key";
+    if (std::string(b.name) == "directory") {
+        fs::create_directory(key_path);
+    } else if (std::string(b.name) == "too big") {
+        dir.write("wg0.key", std::string(5000, 'A'));
+    } else {
+        dir.write("wg0.key", expand(b.content));
+    }
+    const std::string file =
+        dir.write("wg0.yaml", "interface:\n  name: wg0\n  private_key_file: wg0.key\n");
+    try {
+        load_config_file(file);
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        const std::string what = e.what();
+        SCOPED_TRACE(what);
+        EXPECT_EQ(e.line(), 3);
+        EXPECT_EQ(e.column(), 21);
+        EXPECT_EQ(e.key(), "interface.private_key_file");
+        EXPECT_NE(what.find(key_path.string()), std::string::npos);
+        EXPECT_NE(what.find(b.expect), std::string::npos);
+        EXPECT_EQ(what.find(key_to_base64(kPrivate)), std::string::npos);
+        EXPECT_EQ(what.find('\n'), std::string::npos);
+    }
+}
+
+std::string key_file_case_name(const testing::TestParamInfo<BrokenKeyFile>& info) {
+    std::string name;
+    for (const char* p = info.param.name; *p; ++p)
+        name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+    return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, BrokenKeyFileTest, testing::ValuesIn(kBrokenKeyFiles),
+                         key_file_case_name);
+
+TEST(Config, UnreadableKeyFileNamesTheKeyAndThePath) {
+    if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
+    TempDir dir;
+    const std::string key = dir.write("wg0.key", key_to_base64(kPrivate) + "\n", 0000);
+    const std::string file =
+        dir.write("wg0.yaml", "interface:\n  name: wg0\n  private_key_file: wg0.key\n");
+    try {
+        load_config_file(file);
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.key(), "interface.private_key_file");
+        EXPECT_NE(e.message().find(key + "\": Permission denied"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Config, KeyFileThatIsAFifoDoesNotBlock) {
+    TempDir dir;
+    const fs::path fifo = dir.path() / "wg0.key";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::string file =
+        dir.write("wg0.yaml", "interface:\n  name: wg0\n  private_key_file: wg0.key\n");
+    try {
+        load_config_file(file);
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(e.message().find("not a regular file"), std::string::npos) << e.what();
+    }
+}
+
+// ---- The sample configurations --------------------------------------------------------------
+
+// deploy/examples must stay valid. Their key files live under /etc/sluice;
+// the test points that at a temporary directory with generated keys.
+TEST(Config, DeployExamplesAreValid) {
+    const fs::path source = fs::path(__FILE__).parent_path().parent_path().parent_path();
+    const fs::path examples = source / "deploy" / "examples";
+    std::error_code ec;
+    if (!fs::is_directory(examples, ec)) GTEST_SKIP() << "no " << examples;
+    TempDir dir;
+    int checked = 0;
+    for (const auto& entry : fs::directory_iterator(examples)) {
+        if (entry.path().extension() != ".yaml") continue;
+        std::ifstream in(entry.path());
+        std::stringstream text;
+        text << in.rdbuf();
+        std::string yaml = text.str();
+        replace_all(yaml, "/etc/sluice/", dir.path().string() + "/");
+        // Give every key file the example names a distinct key.
+        for (size_t at = yaml.find("_file: "); at != std::string::npos;
+             at = yaml.find("_file: ", at + 1)) {
+            const size_t start = at + 7;
+            const std::string path = yaml.substr(start, yaml.find('\n', start) - start);
+            const Key k = key_of(static_cast<uint8_t>(checked * 16 + at % 13 + 1));
+            std::ofstream(path) << key_to_base64(k) << "\n";
+            ::chmod(path.c_str(), 0600);
+        }
+        SCOPED_TRACE(entry.path().string());
+        try {
+            const Config c = parse_config(yaml, entry.path().string());
+            EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+        } catch (const ConfigError& e) {
+            ADD_FAILURE() << e.what();
+        }
+        ++checked;
+    }
+    EXPECT_GE(checked, 2);
+}
+
+}  // namespace
+}  // namespace sluice
