@@ -51,6 +51,20 @@ struct Transcript {
 
 void wipe(Key& k) { secure_wipe(k.data(), k.size()); }
 
+// Noise's "e" token: C = KDF1(C, e); H = HASH(H || e).
+void mix_ephemeral(Transcript& t, const Key& ephemeral_public) {
+    crypto::kdf(t.chaining_key, ephemeral_public, &t.chaining_key);
+    mix_hash(t.hash, ephemeral_public);
+}
+
+// Noise's "psk" token: (C, tau, k) = KDF3(C, psk); H = HASH(H || tau).
+void mix_psk(Transcript& t, const Key& preshared_key) {
+    Key tau;
+    crypto::kdf(t.chaining_key, preshared_key, &t.chaining_key, &tau, &t.key);
+    mix_hash(t.hash, tau);
+    wipe(tau);
+}
+
 }  // namespace
 
 const char* to_string(HandshakeError e) {
@@ -111,8 +125,7 @@ HandshakeError create_initiation(Handshake& hs, const StaticIdentity& us,
     // e
     const Key ephemeral_public = crypto::public_key_of(ephemeral_private);
     std::memcpy(msg.unencrypted_ephemeral, ephemeral_public.data(), wire::kKeyLen);
-    crypto::kdf(t.chaining_key, ephemeral_public, &t.chaining_key);
-    mix_hash(t.hash, ephemeral_public);
+    mix_ephemeral(t, ephemeral_public);
 
     // es
     if (!crypto::dh(ephemeral_private, hs.remote_static, t.shared)) return HandshakeError::weak_key;
@@ -151,8 +164,7 @@ ConsumedInitiation consume_initiation(const wire::HandshakeInitiation& msg,
     // e
     Key remote_ephemeral;
     std::memcpy(remote_ephemeral.data(), msg.unencrypted_ephemeral, wire::kKeyLen);
-    crypto::kdf(t.chaining_key, remote_ephemeral, &t.chaining_key);
-    mix_hash(t.hash, remote_ephemeral);
+    mix_ephemeral(t, remote_ephemeral);
 
     // es
     if (!crypto::dh(us.private_key, remote_ephemeral, t.shared)) {
@@ -230,8 +242,7 @@ HandshakeError create_response(Handshake& hs, const Key& ephemeral_private, uint
     // e
     const Key ephemeral_public = crypto::public_key_of(ephemeral_private);
     std::memcpy(msg.unencrypted_ephemeral, ephemeral_public.data(), wire::kKeyLen);
-    crypto::kdf(t.chaining_key, ephemeral_public, &t.chaining_key);
-    mix_hash(t.hash, ephemeral_public);
+    mix_ephemeral(t, ephemeral_public);
 
     // ee
     if (!crypto::dh(ephemeral_private, hs.remote_ephemeral, t.shared))
@@ -243,10 +254,7 @@ HandshakeError create_response(Handshake& hs, const Key& ephemeral_private, uint
     crypto::kdf(t.chaining_key, t.shared, &t.chaining_key);
 
     // psk
-    Key tau;
-    crypto::kdf(t.chaining_key, hs.preshared_key, &t.chaining_key, &tau, &t.key);
-    mix_hash(t.hash, tau);
-    wipe(tau);
+    mix_psk(t, hs.preshared_key);
 
     // {}
     crypto::aead_seal(t.key, 0, Bytes(), t.hash, msg.encrypted_nothing);
@@ -280,8 +288,7 @@ ConsumedResponse consume_response(const wire::HandshakeResponse& msg, const Stat
     // e
     Key remote_ephemeral;
     std::memcpy(remote_ephemeral.data(), msg.unencrypted_ephemeral, wire::kKeyLen);
-    crypto::kdf(t.chaining_key, remote_ephemeral, &t.chaining_key);
-    mix_hash(t.hash, remote_ephemeral);
+    mix_ephemeral(t, remote_ephemeral);
 
     // ee
     if (!crypto::dh(hs->ephemeral_private, remote_ephemeral, t.shared)) {
@@ -298,10 +305,7 @@ ConsumedResponse consume_response(const wire::HandshakeResponse& msg, const Stat
     crypto::kdf(t.chaining_key, t.shared, &t.chaining_key);
 
     // psk
-    Key tau;
-    crypto::kdf(t.chaining_key, hs->preshared_key, &t.chaining_key, &tau, &t.key);
-    mix_hash(t.hash, tau);
-    wipe(tau);
+    mix_psk(t, hs->preshared_key);
 
     // {}
     uint8_t nothing[1];

@@ -12,6 +12,7 @@
 
 #include "control/cookie.hpp"
 #include "control/crypto.hpp"
+#include "dataplane/transport.hpp"
 
 namespace sluice {
 namespace {
@@ -127,6 +128,25 @@ TEST_F(NoiseTest, FixedKeyTranscriptMatchesIndependentReference) {
     ASSERT_TRUE(crypto::aead_open(kr->receive_key, 0,
                                   crypto::Bytes(data + 16, kFirstData.size() - 16), {}, plain));
     EXPECT_EQ(std::string(reinterpret_cast<char*>(plain), 6), "sluice");
+
+    // And the ipsec-mb transport path produces it byte for byte: header,
+    // counter 0, zero padding to 16, ciphertext, tag.
+    uint8_t buf[64] = {};
+    std::memcpy(buf + wire::kTransportHeaderLen, "sluice", 6);
+    TransportPacket pkt{buf, 6, sizeof buf};
+    PacketResult result;
+    TransportCounters counters;
+    encrypt_burst(*ki, &pkt, 1, 1420, 1, &result, counters);
+    ASSERT_EQ(result.verdict, Verdict::send);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), result.length), kFirstData);
+
+    // The responder's decrypt path authenticates it (the payload is not an IP
+    // packet, so it is not delivered).
+    Keypair* rx = kr.get();
+    TransportPacket in{buf, result.length, sizeof buf};
+    decrypt_burst(&rx, &in, 1, 2, &result, counters);
+    EXPECT_TRUE(result.authenticated);
+    EXPECT_EQ(result.reason, DropReason::invalid_inner_packet);
 }
 
 // Runs a whole handshake with fresh random keys; returns both keypairs.
