@@ -57,20 +57,28 @@ CXX=clang++ setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lund
 ninja -C build-fuzz tests/fuzz/fuzz_messages tests/fuzz/fuzz_config
 run_suite "libFuzzer" build-fuzz --suite fuzz --no-rebuild || status=1
 
-# One closing line over every suite, counted from meson's own logs.
+# One closing line over every suite: each gtest case and each other test
+# counted once per build, from meson's JUnit logs.
 python3 - "${summaries[@]}" <<'PY'
-import json, sys
+import json
+import sys
+import xml.etree.ElementTree as ET
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for d in sys.argv[1:]:
+    failed_cases = 0
+    for case in ET.parse(f"{d}/meson-logs/testlog.junit.xml").iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed_cases += 1
+        elif case.find("skipped") is not None:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    # A test binary that crashed or timed out may leave no failed case behind:
+    # never report fewer failures than meson saw failing tests.
     with open(f"{d}/meson-logs/testlog.json") as f:
-        for line in f:
-            r = json.loads(line)["result"]
-            if r in ("OK", "EXPECTEDFAIL"):
-                counts["passed"] += 1
-            elif r == "SKIP":
-                counts["skipped"] += 1
-            else:
-                counts["failed"] += 1
+        failed_tests = sum(json.loads(line)["result"] not in ("OK", "SKIP", "EXPECTEDFAIL")
+                           for line in f)
+    counts["failed"] += max(failed_cases, failed_tests)
 print()
 print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
 PY
