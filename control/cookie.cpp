@@ -54,9 +54,8 @@ void CookieChecker::make_reply(Bytes msg, uint32_t sender_index, Bytes source, i
     const crypto::Mac cookie = cookie_for(source, now_ns);
     // The mac1 we answer is the aad: only the host that sent that exact
     // message can use the reply.
-    const Bytes their_mac1 = msg.size() >= kMacsLen
-                                 ? msg.subspan(msg.size() - kMacsLen, wire::kMacLen)
-                                 : Bytes();
+    const Bytes their_mac1 =
+        msg.size() >= kMacsLen ? msg.subspan(msg.size() - kMacsLen, wire::kMacLen) : Bytes();
     crypto::xaead_seal(cookie_key_, reply.nonce, cookie, their_mac1, reply.encrypted_cookie);
 }
 

@@ -24,9 +24,9 @@
 namespace sluice {
 
 enum class MacCheck : uint8_t {
-    invalid_mac1,   // drop silently
-    valid_mac1,     // mac1 good; mac2 absent or stale (under load: send a cookie reply)
-    valid_mac2,     // mac1 and mac2 good: the source proved it can receive at its address
+    invalid_mac1,  // drop silently
+    valid_mac1,    // mac1 good; mac2 absent or stale (under load: send a cookie reply)
+    valid_mac2,    // mac1 and mac2 good: the source proved it can receive at its address
 };
 
 // Responder side: one per interface, keyed by our own static public key.
@@ -40,8 +40,8 @@ public:
     [[nodiscard]] MacCheck check(crypto::Bytes msg, crypto::Bytes source, int64_t now_ns);
 
     // Builds the reply to msg (whose sender_index is given) for that source.
-    void make_reply(crypto::Bytes msg, uint32_t sender_index, crypto::Bytes source,
-                    int64_t now_ns, wire::CookieReply& reply);
+    void make_reply(crypto::Bytes msg, uint32_t sender_index, crypto::Bytes source, int64_t now_ns,
+                    wire::CookieReply& reply);
 
     // When the secret was last replaced; exposed for tests and counters.
     [[nodiscard]] int64_t secret_birth_ns() const { return secret_birth_ns_; }

@@ -61,16 +61,20 @@ std::array<uint8_t, 12> wireguard_nonce(uint64_t counter) {
 
 }  // namespace
 
-void init() { (void)algorithms(); }
+void init() {
+    (void)algorithms();
+}
 
 Hash hash(std::initializer_list<Bytes> parts) {
     std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-    if (!ctx || !EVP_DigestInit_ex2(ctx.get(), algorithms().blake2s, nullptr)) fatal("BLAKE2s init");
+    if (!ctx || !EVP_DigestInit_ex2(ctx.get(), algorithms().blake2s, nullptr))
+        fatal("BLAKE2s init");
     for (Bytes p : parts)
         if (!EVP_DigestUpdate(ctx.get(), p.data(), p.size())) fatal("BLAKE2s update");
     Hash out;
     unsigned int len = 0;
-    if (!EVP_DigestFinal_ex(ctx.get(), out.data(), &len) || len != out.size()) fatal("BLAKE2s final");
+    if (!EVP_DigestFinal_ex(ctx.get(), out.data(), &len) || len != out.size())
+        fatal("BLAKE2s final");
     return out;
 }
 
@@ -91,9 +95,8 @@ Mac mac(Bytes key, Bytes input) {
 Hash hmac(Bytes key, std::initializer_list<Bytes> parts) {
     std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(algorithms().hmac));
     char digest[] = "BLAKE2S-256";
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
     if (!ctx || !EVP_MAC_init(ctx.get(), key.data(), key.size(), params)) fatal("HMAC init");
     for (Bytes p : parts)
         if (!EVP_MAC_update(ctx.get(), p.data(), p.size())) fatal("HMAC update");

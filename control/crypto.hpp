@@ -32,8 +32,7 @@ Hash hmac(Bytes key, std::initializer_list<Bytes> parts);
 
 // Noise's HKDF over HMAC-BLAKE2s: returns n (1..3) keys derived from the
 // chaining key and the input.
-void kdf(const Key& chaining_key, Bytes input, Key* out1, Key* out2 = nullptr,
-         Key* out3 = nullptr);
+void kdf(const Key& chaining_key, Bytes input, Key* out1, Key* out2 = nullptr, Key* out3 = nullptr);
 
 // X25519.
 Key random_private_key();
@@ -50,8 +49,8 @@ void aead_seal(const Key& key, uint64_t counter, Bytes plain, Bytes aad, uint8_t
 // XChaCha20-Poly1305 with a 24-byte nonce (cookie replies).
 void xaead_seal(const Key& key, const uint8_t nonce[wire::kXNonceLen], Bytes plain, Bytes aad,
                 uint8_t* out);
-[[nodiscard]] bool xaead_open(const Key& key, const uint8_t nonce[wire::kXNonceLen],
-                              Bytes sealed, Bytes aad, uint8_t* out);
+[[nodiscard]] bool xaead_open(const Key& key, const uint8_t nonce[wire::kXNonceLen], Bytes sealed,
+                              Bytes aad, uint8_t* out);
 
 void random_bytes(uint8_t* out, size_t n);
 // Constant-time equality.

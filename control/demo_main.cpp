@@ -47,8 +47,8 @@ constexpr size_t kBurst = 32;
 constexpr size_t kMaxStaged = 1024;
 
 nanoseconds g_now{std::chrono::seconds(1)};
-const nanoseconds g_wall_base = std::chrono::duration_cast<nanoseconds>(
-    std::chrono::system_clock::now().time_since_epoch());
+const nanoseconds g_wall_base =
+    std::chrono::duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
 int g_failures = 0;
 bool g_verbose = true;
 
@@ -155,10 +155,18 @@ public:
             in.pop_front();
             if (d.empty()) continue;
             switch (d[0]) {
-                case 1: on_initiation(d); break;
-                case 2: on_response(d); break;
-                case 3: on_cookie_reply(d); break;
-                default: transport.push_back(std::move(d)); break;
+                case 1:
+                    on_initiation(d);
+                    break;
+                case 2:
+                    on_response(d);
+                    break;
+                case 3:
+                    on_cookie_reply(d);
+                    break;
+                default:
+                    transport.push_back(std::move(d));
+                    break;
             }
         }
         for (size_t at = 0; at < transport.size(); at += kBurst)
@@ -221,8 +229,8 @@ private:
         if (actions.has(TimerAction::send_initiation)) send_initiation();
         if (actions.has(TimerAction::send_keepalive)) send_keepalive();
         if (actions.has(TimerAction::handshake_gave_up)) {
-            say(name_, "handshake gave up: " + std::to_string(staged_.size()) +
-                           " staged packets dropped");
+            say(name_,
+                "handshake gave up: " + std::to_string(staged_.size()) + " staged packets dropped");
             counters_.dropped(DropReason::no_key) += staged_.size();
             staged_.clear();
         }
@@ -457,14 +465,14 @@ bool in_order(const std::vector<uint32_t>& seqs, uint32_t first, uint32_t count)
 
 void print_counters(const Endpoint& e) {
     const auto& c = e.counters();
-    std::printf("  %s: tx %llu packets / %llu bytes (%llu keepalives), rx %llu packets / %llu "
-                "bytes (%llu keepalives)\n",
-                e.name(), static_cast<unsigned long long>(c.tx_packets),
-                static_cast<unsigned long long>(c.tx_bytes),
-                static_cast<unsigned long long>(c.tx_keepalives),
-                static_cast<unsigned long long>(c.rx_packets),
-                static_cast<unsigned long long>(c.rx_bytes),
-                static_cast<unsigned long long>(c.rx_keepalives));
+    std::printf(
+        "  %s: tx %llu packets / %llu bytes (%llu keepalives), rx %llu packets / %llu "
+        "bytes (%llu keepalives)\n",
+        e.name(), static_cast<unsigned long long>(c.tx_packets),
+        static_cast<unsigned long long>(c.tx_bytes),
+        static_cast<unsigned long long>(c.tx_keepalives),
+        static_cast<unsigned long long>(c.rx_packets), static_cast<unsigned long long>(c.rx_bytes),
+        static_cast<unsigned long long>(c.rx_keepalives));
     for (size_t i = 1; i < kDropReasonCount; ++i)
         if (c.drops[i])
             std::printf("  %s: drop %-20s %llu\n", e.name(),
@@ -528,16 +536,16 @@ int main(int argc, char** argv) {
     std::printf("1. site-a sends %u packets to site-b with no session yet\n", n);
     a.send(traffic(1, 2, 0, n));
     settle(link, a, b);
-    check(in_order(b.delivered(), 0, n), "site-b received all " + std::to_string(n) +
-                                             " packets in order, contents intact");
+    check(in_order(b.delivered(), 0, n),
+          "site-b received all " + std::to_string(n) + " packets in order, contents intact");
     check(b.slots().current() && b.slots().next() == nullptr,
           "site-b promoted its keypair on the first data");
 
     std::printf("\n2. site-b answers with %u packets\n", n);
     b.send(traffic(2, 1, 0, n));
     settle(link, a, b);
-    check(in_order(a.delivered(), 0, n), "site-a received all " + std::to_string(n) +
-                                             " packets in order, contents intact");
+    check(in_order(a.delivered(), 0, n),
+          "site-a received all " + std::to_string(n) + " packets in order, contents intact");
 
     std::printf("\n3. an attacker on the link\n");
     {
@@ -557,7 +565,7 @@ int main(int argc, char** argv) {
         link.to_b.push_back(misaddressed);
         link.to_b.push_back(Datagram(captured[2].begin(), captured[2].begin() + 20));  // truncated
         link.to_b.push_back(a.last_initiation());  // replayed initiation
-        Datagram junk(148, 0x01);  // initiation-sized garbage: fails mac1
+        Datagram junk(148, 0x01);                  // initiation-sized garbage: fails mac1
         junk[1] = junk[2] = junk[3] = 0;
         link.to_b.push_back(junk);
         settle(link, a, b);
@@ -613,8 +621,8 @@ int main(int argc, char** argv) {
     settle(link, a, b);
     check(in_order(b.delivered(), 2000, n), "site-b received " + std::to_string(n) + " more");
     check(in_order(a.delivered(), 2000, n), "site-a received " + std::to_string(n) + " more");
-    check(b.slots().current() && b.slots().current()->remote_index ==
-                                     a.slots().current()->local_index,
+    check(b.slots().current() &&
+              b.slots().current()->remote_index == a.slots().current()->local_index,
           "both sides use the new session");
 
     std::printf("\ncounters\n");

@@ -8,8 +8,8 @@ std::optional<Key> key_from_base64(std::string_view text) {
     // 32 bytes encode to 43 significant characters and one '='.
     if (text.size() != 44 || text[43] != '=' || text[42] == '=') return std::nullopt;
     for (char c : text.substr(0, 43)) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '+' || c == '/';
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '+' || c == '/';
         if (!ok) return std::nullopt;
     }
     unsigned char out[33];  // EVP_DecodeBlock writes 3 bytes per 4 characters
@@ -33,7 +33,8 @@ std::optional<Key> key_from_base64(std::string_view text) {
 
 std::string key_to_base64(const Key& key) {
     char out[45];
-    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), key.data(), static_cast<int>(key.size()));
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), key.data(),
+                    static_cast<int>(key.size()));
     return std::string(out, 44);
 }
 

@@ -21,18 +21,20 @@ const NoisePrefix& noise_prefix() {
         NoisePrefix p;
         const std::string_view construction = wire::kConstruction;
         const std::string_view identifier = wire::kIdentifier;
-        p.chaining_key = crypto::hash({Bytes(reinterpret_cast<const uint8_t*>(construction.data()),
-                                             construction.size())});
-        p.hash = crypto::hash({p.chaining_key,
-                               Bytes(reinterpret_cast<const uint8_t*>(identifier.data()),
-                                     identifier.size())});
+        p.chaining_key = crypto::hash(
+            {Bytes(reinterpret_cast<const uint8_t*>(construction.data()), construction.size())});
+        p.hash =
+            crypto::hash({p.chaining_key, Bytes(reinterpret_cast<const uint8_t*>(identifier.data()),
+                                                identifier.size())});
         return p;
     }();
     return prefix;
 }
 
 // H = HASH(H || data)
-void mix_hash(Key& h, Bytes data) { h = crypto::hash({h, data}); }
+void mix_hash(Key& h, Bytes data) {
+    h = crypto::hash({h, data});
+}
 
 // The transcript state of one side while it works on one message. Wiped on
 // scope exit, so a failed consume leaves no key material behind on the stack.
@@ -49,7 +51,9 @@ struct Transcript {
     }
 };
 
-void wipe(Key& k) { secure_wipe(k.data(), k.size()); }
+void wipe(Key& k) {
+    secure_wipe(k.data(), k.size());
+}
 
 // Noise's "e" token: C = KDF1(C, e); H = HASH(H || e).
 void mix_ephemeral(Transcript& t, const Key& ephemeral_public) {
@@ -69,11 +73,13 @@ void mix_psk(Transcript& t, const Key& preshared_key) {
 
 const char* to_string(HandshakeError e) {
     switch (e) {
-#define SLUICE_X(name) \
-    case HandshakeError::name: return #name;
+#define SLUICE_X(name)         \
+    case HandshakeError::name: \
+        return #name;
         SLUICE_HANDSHAKE_ERRORS(SLUICE_X)
 #undef SLUICE_X
-        case HandshakeError::count: break;
+        case HandshakeError::count:
+            break;
     }
     return "unknown";
 }
@@ -85,8 +91,7 @@ StaticIdentity StaticIdentity::from_private_key(const Key& private_key) {
     return id;
 }
 
-void Handshake::configure(const StaticIdentity& us, const Key& remote_static_key,
-                          const Key& psk) {
+void Handshake::configure(const StaticIdentity& us, const Key& remote_static_key, const Key& psk) {
     remote_static = remote_static_key;
     preshared_key = psk;
     static_static_ok = crypto::dh(us.private_key, remote_static, static_static);
@@ -236,7 +241,7 @@ HandshakeError create_response(Handshake& hs, const Key& ephemeral_private, uint
 
     std::memset(&msg, 0, sizeof msg);
     msg.type = static_cast<uint8_t>(wire::MessageType::handshake_response);
-    msg.sender_index = local_index;  // little-endian host (wire.hpp)
+    msg.sender_index = local_index;        // little-endian host (wire.hpp)
     msg.receiver_index = hs.remote_index;  // little-endian host (wire.hpp)
 
     // e

@@ -23,16 +23,16 @@
 namespace sluice {
 
 // One X-macro gives the enum and the names used in logs and counters.
-#define SLUICE_HANDSHAKE_ERRORS(X)                                                      \
-    X(ok)                                                                               \
-    X(bad_length)         /* not exactly the message's size */                          \
-    X(bad_type)           /* type/reserved field is not this message's */               \
-    X(unknown_peer)       /* static key of the initiator is not configured */           \
-    X(unknown_index)      /* response to an index we do not have in flight */           \
-    X(decrypt_failed)     /* an encrypted field did not authenticate */                 \
-    X(weak_key)           /* a Diffie-Hellman result was all zeros */                   \
+#define SLUICE_HANDSHAKE_ERRORS(X)                                                       \
+    X(ok)                                                                                \
+    X(bad_length)         /* not exactly the message's size */                           \
+    X(bad_type)           /* type/reserved field is not this message's */                \
+    X(unknown_peer)       /* static key of the initiator is not configured */            \
+    X(unknown_index)      /* response to an index we do not have in flight */            \
+    X(decrypt_failed)     /* an encrypted field did not authenticate */                  \
+    X(weak_key)           /* a Diffie-Hellman result was all zeros */                    \
     X(replayed_timestamp) /* initiation not newer than the newest seen from that peer */ \
-    X(initiation_flood)   /* initiations arriving faster than a peer may send them */   \
+    X(initiation_flood)   /* initiations arriving faster than a peer may send them */    \
     X(wrong_state)        /* e.g. a response when no initiation is outstanding */
 
 enum class HandshakeError : uint8_t {
@@ -62,8 +62,8 @@ enum class HandshakeState : uint8_t {
 struct Handshake {
     // Set by configure(); fixed for the life of the peer.
     Key remote_static{};
-    Key preshared_key{};  // all zeros when the peer has none (as Noise's psk2 expects)
-    Key static_static{};  // DH(our static, their static), computed once
+    Key preshared_key{};            // all zeros when the peer has none (as Noise's psk2 expects)
+    Key static_static{};            // DH(our static, their static), computed once
     bool static_static_ok = false;  // false: their key is a low-order point; never handshake
     // Precomputed Noise prefix for messages to/from this peer: H after mixing
     // in the responder's static key, and the initial chaining key.

@@ -30,7 +30,7 @@ inline constexpr size_t kAeadTagLen = 16;    // Poly1305 tag
 inline constexpr size_t kTimestampLen = 12;  // TAI64N
 inline constexpr size_t kMacLen = 16;        // mac1, mac2, cookie
 inline constexpr size_t kCookieLen = 16;
-inline constexpr size_t kXNonceLen = 24;     // XChaCha20-Poly1305 nonce of a cookie reply
+inline constexpr size_t kXNonceLen = 24;  // XChaCha20-Poly1305 nonce of a cookie reply
 
 // ---- Noise identity -----------------------------------------------------
 inline constexpr char kConstruction[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";

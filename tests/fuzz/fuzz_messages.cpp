@@ -41,7 +41,8 @@ struct World {
                                           std::chrono::nanoseconds(123'456'789));
         create_initiation(pristine_at_initiator, initiator, counting_key(64), 0x11223344, ts, init);
         Handshake at_responder = pristine_at_responder;
-        consume_initiation(init, responder, [&](const Key&) { return &at_responder; }, 0);
+        consume_initiation(
+            init, responder, [&](const Key&) { return &at_responder; }, 0);
         wire::HandshakeResponse resp;
         create_response(at_responder, counting_key(96), 0x55667788, resp);
         session = derive_keypair(at_responder, 0);
@@ -89,8 +90,9 @@ void handle_cookie_reply(World& w, const uint8_t* data, size_t size) {
 void handle_transport(World& w, const uint8_t* data, size_t size) {
     if (size > 65535) return;
     std::vector<uint8_t> a(data, data + size), b(data, data + size);
-    TransportPacket pkts[2] = {{a.data(), static_cast<uint32_t>(size), static_cast<uint32_t>(size)},
-                               {b.data(), static_cast<uint32_t>(size), static_cast<uint32_t>(size)}};
+    TransportPacket pkts[2] = {
+        {a.data(), static_cast<uint32_t>(size), static_cast<uint32_t>(size)},
+        {b.data(), static_cast<uint32_t>(size), static_cast<uint32_t>(size)}};
     Keypair* kps[2] = {nullptr, nullptr};
     if (size >= wire::kTransportHeaderLen) {
         wire::TransportHeader h;
@@ -124,8 +126,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             else
                 handle_response(world, data, size);
             break;
-        case 3: handle_cookie_reply(world, data, size); break;
-        default: handle_transport(world, data, size); break;
+        case 3:
+            handle_cookie_reply(world, data, size);
+            break;
+        default:
+            handle_transport(world, data, size);
+            break;
     }
     return 0;
 }

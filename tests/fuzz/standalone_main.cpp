@@ -60,7 +60,8 @@ std::vector<uint8_t> mutate(std::vector<uint8_t> in, const std::vector<std::vect
                 break;
             default:  // insert an interesting byte value
                 if (!in.empty()) {
-                    static constexpr uint8_t kInteresting[] = {0, 1, 2, 3, 4, 0x7f, 0x80, 0xff, ':', '\n', '-', '['};
+                    static constexpr uint8_t kInteresting[] = {0,    1,    2,   3,    4,   0x7f,
+                                                               0x80, 0xff, ':', '\n', '-', '['};
                     in[rng() % in.size()] = kInteresting[rng() % sizeof(kInteresting)];
                 }
                 break;

@@ -70,17 +70,28 @@ Options parse_args(int argc, char** argv) {
             if (i + 1 >= argc) usage(("missing value for " + a).c_str());
             return argv[++i];
         };
-        if (a == "--private-key-file") o.private_key_file = value();
-        else if (a == "--peer-public-key") o.peer_public_key = value();
-        else if (a == "--preshared-key-file") o.preshared_key_file = value();
-        else if (a == "--endpoint") o.endpoint = value();
-        else if (a == "--listen-port") o.listen_port = static_cast<uint16_t>(std::stoi(value()));
-        else if (a == "--tunnel-address") o.tunnel_address = value();
-        else if (a == "--ping") o.ping = value();
-        else if (a == "--count") o.count = std::stoi(value());
-        else if (a == "--timeout") o.timeout_s = std::stoi(value());
-        else if (a == "--respond") o.respond = true;
-        else usage(("unknown option " + a).c_str());
+        if (a == "--private-key-file")
+            o.private_key_file = value();
+        else if (a == "--peer-public-key")
+            o.peer_public_key = value();
+        else if (a == "--preshared-key-file")
+            o.preshared_key_file = value();
+        else if (a == "--endpoint")
+            o.endpoint = value();
+        else if (a == "--listen-port")
+            o.listen_port = static_cast<uint16_t>(std::stoi(value()));
+        else if (a == "--tunnel-address")
+            o.tunnel_address = value();
+        else if (a == "--ping")
+            o.ping = value();
+        else if (a == "--count")
+            o.count = std::stoi(value());
+        else if (a == "--timeout")
+            o.timeout_s = std::stoi(value());
+        else if (a == "--respond")
+            o.respond = true;
+        else
+            usage(("unknown option " + a).c_str());
     }
     if (o.private_key_file.empty() || o.peer_public_key.empty() || o.tunnel_address.empty())
         usage("--private-key-file, --peer-public-key and --tunnel-address are required");
@@ -192,7 +203,8 @@ public:
             if (colon == std::string::npos ||
                 inet_pton(AF_INET, o.endpoint.substr(0, colon).c_str(), &peer_addr_.sin_addr) != 1)
                 usage("--endpoint must be IPv4:PORT");
-            peer_addr_.sin_port = htons(static_cast<uint16_t>(std::stoi(o.endpoint.substr(colon + 1))));
+            peer_addr_.sin_port =
+                htons(static_cast<uint16_t>(std::stoi(o.endpoint.substr(colon + 1))));
         }
     }
     ~Probe() {
@@ -221,7 +233,8 @@ private:
     std::optional<size_t> receive(std::chrono::milliseconds wait) {
         const auto until = std::min(deadline_, Clock::now() + wait);
         for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
             if (left.count() <= 0) return std::nullopt;
             pollfd pfd{fd_, POLLIN, 0};
             if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -233,7 +246,8 @@ private:
     }
 
     void send_to_peer(const void* data, size_t len) {
-        sendto(fd_, data, len, 0, reinterpret_cast<const sockaddr*>(&peer_addr_), sizeof peer_addr_);
+        sendto(fd_, data, len, 0, reinterpret_cast<const sockaddr*>(&peer_addr_),
+               sizeof peer_addr_);
     }
 
     std::vector<uint8_t> source_bytes() const {
@@ -270,7 +284,8 @@ private:
             std::printf("wg-probe: no handshake response\n");
             return false;
         }
-        const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+        const auto rtt =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         std::printf("wg-probe: handshake complete in %lld us (local %08x, remote %08x)\n",
                     static_cast<long long>(rtt.count()), keypair_->local_index,
                     keypair_->remote_index);
@@ -318,9 +333,8 @@ private:
             std::printf("wg-probe: response with a bad mac1 ignored\n");
             return false;
         }
-        const auto r = consume_response(resp, us_, [&](uint32_t idx) {
-            return idx == local_index_ ? &handshake_ : nullptr;
-        });
+        const auto r = consume_response(
+            resp, us_, [&](uint32_t idx) { return idx == local_index_ ? &handshake_ : nullptr; });
         if (r.error != HandshakeError::ok) {
             std::printf("wg-probe: response refused: %s\n", to_string(r.error));
             return false;
@@ -358,8 +372,8 @@ private:
             jar_->add_macs(reinterpret_cast<uint8_t*>(&resp), sizeof resp, now_ns());
             send_to_peer(&resp, sizeof resp);
             keypair_ = derive_keypair(handshake_, now_ns());
-            std::printf("wg-probe: answered the initiation from %s:%u\n",
-                        inet_ntoa(from_.sin_addr), ntohs(from_.sin_port));
+            std::printf("wg-probe: answered the initiation from %s:%u\n", inet_ntoa(from_.sin_addr),
+                        ntohs(from_.sin_port));
         }
         if (!keypair_) return false;
 
@@ -398,7 +412,8 @@ private:
         wire::TransportHeader header;
         std::memcpy(&header, rx_.data(), sizeof header);
         Keypair* kp = header.receiver_index == keypair_->local_index ? keypair_.get() : nullptr;
-        TransportPacket pkt{rx_.data(), static_cast<uint32_t>(n), static_cast<uint32_t>(rx_.size())};
+        TransportPacket pkt{rx_.data(), static_cast<uint32_t>(n),
+                            static_cast<uint32_t>(rx_.size())};
         PacketResult result;
         decrypt_burst(&kp, &pkt, 1, now_ns(), &result, counters_);
         if (result.verdict != Verdict::deliver) return std::nullopt;

@@ -134,8 +134,9 @@ TEST_F(CookieTest, WorksOnRealHandshakeMessages) {
     Handshake hs;
     hs.configure(initiator, responder.public_key, Key{});
     wire::HandshakeInitiation init;
-    ASSERT_EQ(create_initiation(hs, initiator, crypto::random_private_key(), 5, Tai64n::now(), init),
-              HandshakeError::ok);
+    ASSERT_EQ(
+        create_initiation(hs, initiator, crypto::random_private_key(), 5, Tai64n::now(), init),
+        HandshakeError::ok);
     CookieJar jar(responder.public_key);
     jar.add_macs(reinterpret_cast<uint8_t*>(&init), sizeof init, 0);
     CookieChecker checker(responder.public_key);

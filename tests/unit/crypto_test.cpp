@@ -27,9 +27,13 @@ std::string hex(const std::array<uint8_t, N>& a) {
     return s;
 }
 
-Key key(const std::string& h) { return *key_from_hex(h); }
+Key key(const std::string& h) {
+    return *key_from_hex(h);
+}
 
-Bytes str(const char* s) { return Bytes(reinterpret_cast<const uint8_t*>(s), std::strlen(s)); }
+Bytes str(const char* s) {
+    return Bytes(reinterpret_cast<const uint8_t*>(s), std::strlen(s));
+}
 
 class CryptoTest : public ::testing::Test {
 protected:

@@ -18,11 +18,34 @@ namespace sluice {
 namespace {
 
 // Output of tests/tools/handshake_vectors.py.
-const std::string kInitiation = std::string("\x01\x00\x00\x00\x44\x33\x22\x11\x79\xa6\x31\xee\xde\x1b\xf9\xc9\x8f\x12\x03\x2c\xde\xad\xd0\xe7\xa0\x79\x39\x8f\xc7\x86\xb8\x8c\xc8\x46\xec\x89\xaf\x85\xa5\x1a\xf0\x22\x5e\xb4\x21\x88\x6a\xf8\xf5\x4f\xb3\x12\x89\xd4\x9d\xcd\x82\xb0\xf6\xf3\x27\x9d\x40\xd7\xcf\xf9\x13\xfe\xce\x0c\x64\xad\x22\x6e\xef\x33\x20\x75\x5b\x39\x3b\x72\xf1\x68\x42\xc8\xd7\xee\x78\xa7\x4e\x93\x7e\x3f\x2a\x82\x88\xf4\xec\xc1\x49\x7e\x7a\x82\xcd\x9a\xf0\x99\x85\x47\x76\x36\xdf\x84\xc3\x62\x9a\x4b\xdb\x66\xb8\xcb\xe5\x5b\xa2\xba\x16\x45\xa5\x77\xa3\xef\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 148);
-const std::string kResponse = std::string("\x02\x00\x00\x00\x88\x77\x66\x55\x44\x33\x22\x11\x67\x5d\xd5\x74\xed\x77\x89\x31\x0b\x3d\x2e\x76\x81\xf3\x79\x0b\x46\x6c\x77\x3b\x15\x21\xfe\xcf\x36\x57\x79\x58\x37\x1e\xa5\x2f\xa8\x9d\x37\x36\x1e\xf7\x26\x64\x27\x17\x34\x27\xab\xbe\xcc\xd0\x6d\xfc\x5b\x10\xf2\x7e\x32\xae\x95\x78\xca\xb9\x3b\xd6\xab\xfb\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 92);
-const std::string kInitiatorSend = std::string("\xf2\x6d\x13\xbe\x8f\x8f\xe7\xfe\x36\x80\x5b\x47\x50\x32\x85\xe7\x3b\xcb\x2f\xc6\xfe\x3e\xf3\x78\x34\xe5\xf6\x12\x8a\xd8\xcf\x50", 32);
-const std::string kInitiatorReceive = std::string("\x08\x3b\xda\xb9\x2f\xfb\x8d\xa7\xab\x50\x63\xbb\x2d\x96\xde\x2b\x7e\x09\x00\x8d\x8e\x07\xbc\xf9\x6a\xc2\x5c\x34\x0a\x77\x86\x65", 32);
-const std::string kFirstData = std::string("\x04\x00\x00\x00\x88\x77\x66\x55\x00\x00\x00\x00\x00\x00\x00\x00\x38\x66\x37\x1e\x77\xfe\xe3\x6c\xee\x70\x57\x11\x9f\xa7\x8d\xb8\x0f\x63\x15\x38\x36\x68\x1d\x26\x39\x95\xbe\x24\x84\xdd\x55\x17", 48);
+const std::string kInitiation = std::string(
+    "\x01\x00\x00\x00\x44\x33\x22\x11\x79\xa6\x31\xee\xde\x1b\xf9\xc9\x8f\x12\x03\x2c\xde\xad\xd0"
+    "\xe7\xa0\x79\x39\x8f\xc7\x86\xb8\x8c\xc8\x46\xec\x89\xaf\x85\xa5\x1a\xf0\x22\x5e\xb4\x21\x88"
+    "\x6a\xf8\xf5\x4f\xb3\x12\x89\xd4\x9d\xcd\x82\xb0\xf6\xf3\x27\x9d\x40\xd7\xcf\xf9\x13\xfe\xce"
+    "\x0c\x64\xad\x22\x6e\xef\x33\x20\x75\x5b\x39\x3b\x72\xf1\x68\x42\xc8\xd7\xee\x78\xa7\x4e\x93"
+    "\x7e\x3f\x2a\x82\x88\xf4\xec\xc1\x49\x7e\x7a\x82\xcd\x9a\xf0\x99\x85\x47\x76\x36\xdf\x84\xc3"
+    "\x62\x9a\x4b\xdb\x66\xb8\xcb\xe5\x5b\xa2\xba\x16\x45\xa5\x77\xa3\xef\x00\x00\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    148);
+const std::string kResponse = std::string(
+    "\x02\x00\x00\x00\x88\x77\x66\x55\x44\x33\x22\x11\x67\x5d\xd5\x74\xed\x77\x89\x31\x0b\x3d\x2e"
+    "\x76\x81\xf3\x79\x0b\x46\x6c\x77\x3b\x15\x21\xfe\xcf\x36\x57\x79\x58\x37\x1e\xa5\x2f\xa8\x9d"
+    "\x37\x36\x1e\xf7\x26\x64\x27\x17\x34\x27\xab\xbe\xcc\xd0\x6d\xfc\x5b\x10\xf2\x7e\x32\xae\x95"
+    "\x78\xca\xb9\x3b\xd6\xab\xfb\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    92);
+const std::string kInitiatorSend = std::string(
+    "\xf2\x6d\x13\xbe\x8f\x8f\xe7\xfe\x36\x80\x5b\x47\x50\x32\x85\xe7\x3b\xcb\x2f\xc6\xfe\x3e\xf3"
+    "\x78\x34\xe5\xf6\x12\x8a\xd8\xcf\x50",
+    32);
+const std::string kInitiatorReceive = std::string(
+    "\x08\x3b\xda\xb9\x2f\xfb\x8d\xa7\xab\x50\x63\xbb\x2d\x96\xde\x2b\x7e\x09\x00\x8d\x8e\x07\xbc"
+    "\xf9\x6a\xc2\x5c\x34\x0a\x77\x86\x65",
+    32);
+const std::string kFirstData = std::string(
+    "\x04\x00\x00\x00\x88\x77\x66\x55\x00\x00\x00\x00\x00\x00\x00\x00\x38\x66\x37\x1e\x77\xfe\xe3"
+    "\x6c\xee\x70\x57\x11\x9f\xa7\x8d\xb8\x0f\x63\x15\x38\x36\x68\x1d\x26\x39\x95\xbe\x24\x84\xdd"
+    "\x55\x17",
+    48);
 
 Key counting_key(uint8_t first) {
     Key k;
@@ -62,8 +85,8 @@ struct Pair {
     }
 };
 
-const Tai64n kFixedTime = Tai64n::from_unix(std::chrono::seconds(1'700'000'000) +
-                                            std::chrono::nanoseconds(123'456'789));
+const Tai64n kFixedTime =
+    Tai64n::from_unix(std::chrono::seconds(1'700'000'000) + std::chrono::nanoseconds(123'456'789));
 
 class NoiseTest : public ::testing::Test {
 protected:
@@ -193,7 +216,9 @@ TEST_F(NoiseTest, MismatchedPresharedKeyFailsTheResponse) {
     ASSERT_EQ(create_initiation(at_a, a, crypto::random_private_key(), 1, kFixedTime, init),
               HandshakeError::ok);
     // The psk enters only after the initiation, so the responder accepts it...
-    ASSERT_EQ(consume_initiation(init, b, [&](const Key&) { return &at_b; }, 0).error,
+    ASSERT_EQ(consume_initiation(
+                  init, b, [&](const Key&) { return &at_b; }, 0)
+                  .error,
               HandshakeError::ok);
     wire::HandshakeResponse resp;
     ASSERT_EQ(create_response(at_b, crypto::random_private_key(), 2, resp), HandshakeError::ok);
@@ -210,19 +235,21 @@ TEST_F(NoiseTest, ParseRejectsWrongLengthsAndTypes) {
               HandshakeError::bad_length);
     std::vector<uint8_t> longer(bytes, bytes + 148);
     longer.push_back(0);
-    EXPECT_EQ(parse_message(longer.data(), longer.size(), wire::MessageType::handshake_initiation,
-                            init),
-              HandshakeError::bad_length);
+    EXPECT_EQ(
+        parse_message(longer.data(), longer.size(), wire::MessageType::handshake_initiation, init),
+        HandshakeError::bad_length);
     EXPECT_EQ(parse_message(bytes, 0, wire::MessageType::handshake_initiation, init),
               HandshakeError::bad_length);
     std::vector<uint8_t> copy(bytes, bytes + 148);
     copy[0] = 2;
-    EXPECT_EQ(parse_message(copy.data(), copy.size(), wire::MessageType::handshake_initiation, init),
-              HandshakeError::bad_type);
+    EXPECT_EQ(
+        parse_message(copy.data(), copy.size(), wire::MessageType::handshake_initiation, init),
+        HandshakeError::bad_type);
     copy[0] = 1;
     copy[2] = 1;  // reserved bytes must be zero
-    EXPECT_EQ(parse_message(copy.data(), copy.size(), wire::MessageType::handshake_initiation, init),
-              HandshakeError::bad_type);
+    EXPECT_EQ(
+        parse_message(copy.data(), copy.size(), wire::MessageType::handshake_initiation, init),
+        HandshakeError::bad_type);
     wire::HandshakeResponse resp;
     EXPECT_EQ(parse_message(bytes, 148, wire::MessageType::handshake_response, resp),
               HandshakeError::bad_length);
@@ -249,7 +276,8 @@ TEST_F(NoiseTest, EveryTamperedInitiationFieldIsRefused) {
         const auto r = consume_initiation(bad, p.responder, p.responder_lookup(), 0);
         // A flipped ephemeral may land on a low-order point; everything else
         // must fail authentication.
-        EXPECT_TRUE(r.error == HandshakeError::decrypt_failed || r.error == HandshakeError::weak_key)
+        EXPECT_TRUE(r.error == HandshakeError::decrypt_failed ||
+                    r.error == HandshakeError::weak_key)
             << "byte " << at << ": " << to_string(r.error);
         EXPECT_EQ(p.at_responder.state, HandshakeState::zeroed) << "byte " << at;
     }
@@ -260,7 +288,8 @@ TEST_F(NoiseTest, UnknownInitiatorIsRefused) {
     wire::HandshakeInitiation init;
     ASSERT_EQ(create_initiation(p.at_initiator, p.initiator, counting_key(64), 7, kFixedTime, init),
               HandshakeError::ok);
-    const auto r = consume_initiation(init, p.responder, [](const Key&) { return nullptr; }, 0);
+    const auto r = consume_initiation(
+        init, p.responder, [](const Key&) { return nullptr; }, 0);
     EXPECT_EQ(r.error, HandshakeError::unknown_peer);
     EXPECT_EQ(r.peer, nullptr);
 }
@@ -268,8 +297,9 @@ TEST_F(NoiseTest, UnknownInitiatorIsRefused) {
 TEST_F(NoiseTest, ReplayedOrOlderInitiationIsRefused) {
     Pair p(counting_key(0), counting_key(32), Key{});
     wire::HandshakeInitiation first;
-    ASSERT_EQ(create_initiation(p.at_initiator, p.initiator, counting_key(64), 7, kFixedTime, first),
-              HandshakeError::ok);
+    ASSERT_EQ(
+        create_initiation(p.at_initiator, p.initiator, counting_key(64), 7, kFixedTime, first),
+        HandshakeError::ok);
     ASSERT_EQ(consume_initiation(first, p.responder, p.responder_lookup(), 0).error,
               HandshakeError::ok);
     const Key hash_after_first = p.at_responder.hash;
