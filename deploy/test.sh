@@ -11,7 +11,8 @@ top=$(pwd)
 bash deploy/install-deps.sh
 
 jobs=$(nproc)
-fuzz_runs=${SLUICE_FUZZ_RUNS:-20000}
+fuzz_runs=${SLUICE_FUZZ_RUNS:-20000}               # corpus replays in the gcc builds
+libfuzzer_runs=${SLUICE_LIBFUZZER_RUNS:-200000}    # real fuzzing, coverage-guided
 
 setup() {  # setup DIR [meson options...]
     local dir=$1
@@ -53,7 +54,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 echo
 echo "=== build: clang, libFuzzer ==="
 CXX=clang++ setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dfuzz_runs="$fuzz_runs"
+    -Dfuzz_runs="$libfuzzer_runs"
 ninja -C build-fuzz tests/fuzz/fuzz_messages tests/fuzz/fuzz_config
 run_suite "libFuzzer" build-fuzz --suite fuzz --no-rebuild || status=1
 
