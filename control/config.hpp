@@ -7,8 +7,9 @@
 // that tie sections together (a dpdk driver needs DPDK ports, and so on).
 // docs/configuration.md is the reference for every key.
 //
-// The YAML library stays inside config.cpp: nothing here depends on it, so the
-// daemon, sluicectl and the tests see only these structs.
+// The YAML library stays inside config_yaml.cpp: nothing here depends on it,
+// so the daemon, sluicectl and the tests see only these structs. Addresses
+// and prefixes are dataplane/ip_prefix.hpp's, the types the tables take.
 #pragma once
 
 #include <array>
@@ -20,7 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/keypair.hpp"  // sluice::Key
+#include "dataplane/ip_prefix.hpp"  // sluice::IpAddress, sluice::IpPrefix
+#include "dataplane/keypair.hpp"    // sluice::Key
 
 namespace sluice {
 
@@ -49,46 +51,7 @@ private:
     std::string message_;
 };
 
-// ---- Addresses ----------------------------------------------------------------
-
-enum class IpFamily : uint8_t { v4 = 4, v6 = 6 };
-
-struct IpAddress {
-    IpFamily family = IpFamily::v4;
-    std::array<uint8_t, 16> addr{};  // network byte order; IPv4 in addr[0..3], the rest zero
-
-    std::string to_string() const;
-    friend bool operator==(const IpAddress&, const IpAddress&) = default;
-    friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
-};
-
-// An address with a prefix length. Laid out like dataplane/allowed_ips.hpp's
-// IpPrefix (family, addr, length) so that the two can become one type.
-struct Cidr {
-    IpFamily family = IpFamily::v4;
-    std::array<uint8_t, 16> addr{};  // network byte order; IPv4 in addr[0..3], the rest zero
-    uint8_t length = 0;
-
-    static constexpr uint8_t max_length(IpFamily f) noexcept {
-        return f == IpFamily::v4 ? 32 : 128;
-    }
-
-    // The same prefix with every bit past `length` cleared.
-    Cidr masked() const noexcept;
-    bool is_masked() const noexcept { return masked() == *this; }
-    IpAddress address() const noexcept { return {family, addr}; }
-    // Always with the length: "10.0.0.0/8", "fd00::/64".
-    std::string to_string() const;
-
-    friend bool operator==(const Cidr&, const Cidr&) = default;
-    friend auto operator<=>(const Cidr&, const Cidr&) = default;
-};
-
-// What inet_pton(3) accepts ("010.0.0.1", "1.2.3" and zone ids are refused).
-std::optional<IpAddress> parse_ip_address(std::string_view text);
-// "10.0.0.0/8", "fd00::/64", or a bare address meaning /32 or /128. The length
-// is plain decimal (no sign, no leading zeros). Host bits are kept as written.
-std::optional<Cidr> parse_cidr(std::string_view text);
+// ---- Endpoints ----------------------------------------------------------------
 
 // A peer's endpoint as written: "192.0.2.1:51820", "[2001:db8::1]:51820" or
 // "vpn.example.com:51820". Host names are kept unresolved; the daemon resolves
@@ -146,7 +109,7 @@ struct InterfaceConfig {
     Key public_key{};              // derived from private_key, for display and self-checks
     std::string private_key_file;  // the path the key came from (resolved); empty when inline
     uint16_t listen_port = config_defaults::kListenPort;
-    std::vector<Cidr> addresses;  // the tunnel's own addresses; host bits allowed (10.0.0.1/24)
+    std::vector<IpPrefix> addresses;  // the tunnel's own addresses; host bits allowed (10.0.0.1/24)
     uint16_t mtu = config_defaults::kMtu;
 
     InterfaceConfig() = default;
@@ -167,7 +130,7 @@ struct PortConfig {
     // L2 ports only (sluice builds the Ethernet/IP headers itself): our
     // addresses on this link, with their subnets, and the next hop for
     // everything off-link.
-    std::vector<Cidr> addresses;
+    std::vector<IpPrefix> addresses;
     std::optional<IpAddress> gateway;
 };
 
@@ -186,7 +149,7 @@ struct PeerConfig {
     std::optional<Key> preshared_key;
     std::string preshared_key_file;  // resolved path; empty when inline or absent
     std::optional<Endpoint> endpoint;
-    std::vector<Cidr> allowed_ips;      // masked, unique across all peers
+    std::vector<IpPrefix> allowed_ips;  // masked, unique across all peers
     uint16_t persistent_keepalive = 0;  // seconds; 0 = off
 
     PeerConfig() = default;

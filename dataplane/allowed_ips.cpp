@@ -1,11 +1,8 @@
 // Allowed-IPs trie; see allowed_ips.hpp for the structure and why.
 #include "dataplane/allowed_ips.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <new>
 
 namespace sluice {
@@ -26,92 +23,6 @@ void store_be64(uint64_t v, uint8_t* p) noexcept {
 }
 
 }  // namespace
-
-// ---- IpPrefix ----------------------------------------------------------------
-
-IpPrefix IpPrefix::v4(const uint8_t a[4], uint8_t length) noexcept {
-    IpPrefix p;
-    p.family = Family::v4;
-    std::memcpy(p.addr.data(), a, 4);
-    p.length = length;
-    return p;
-}
-
-IpPrefix IpPrefix::v6(const uint8_t a[16], uint8_t length) noexcept {
-    IpPrefix p;
-    p.family = Family::v6;
-    std::memcpy(p.addr.data(), a, 16);
-    p.length = length;
-    return p;
-}
-
-bool IpPrefix::valid() const noexcept {
-    if (family != Family::v4 && family != Family::v6) return false;
-    if (length > max_length(family)) return false;
-    // A v4 prefix with bytes past its address would compare unequal to the
-    // same prefix built cleanly, and would not match its own lookups.
-    return std::all_of(addr.begin() + address_bytes(family), addr.end(),
-                       [](uint8_t b) { return b == 0; });
-}
-
-IpPrefix IpPrefix::masked() const noexcept {
-    IpPrefix p = *this;
-    for (size_t i = 0; i < p.addr.size(); ++i) {
-        const unsigned first_bit = static_cast<unsigned>(i) * 8;
-        if (first_bit >= length) {
-            p.addr[i] = 0;
-        } else if (first_bit + 8 > length) {
-            p.addr[i] &= static_cast<uint8_t>(0xff00u >> (length - first_bit));
-        }
-    }
-    return p;
-}
-
-std::string IpPrefix::to_string() const {
-    char buf[INET6_ADDRSTRLEN];
-    const int af = family == Family::v4 ? AF_INET : AF_INET6;
-    if (inet_ntop(af, addr.data(), buf, sizeof buf) == nullptr) return "invalid";
-    return std::string(buf) + "/" + std::to_string(length);
-}
-
-std::optional<IpPrefix> parse_ip_prefix(std::string_view text) {
-    const size_t slash = text.find('/');
-    const std::string_view addr_text = text.substr(0, slash);
-
-    IpPrefix p;
-    p.family =
-        addr_text.find(':') != std::string_view::npos ? IpPrefix::Family::v6 : IpPrefix::Family::v4;
-    // inet_pton wants a C string: copy into a buffer that fits the longest
-    // valid form ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 45 chars).
-    // An embedded NUL would make inet_pton see a shorter string than we were
-    // given, so it is refused rather than silently truncated.
-    char buf[INET6_ADDRSTRLEN];
-    if (addr_text.empty() || addr_text.size() >= sizeof buf) return std::nullopt;
-    if (addr_text.find('\0') != std::string_view::npos) return std::nullopt;
-    std::memcpy(buf, addr_text.data(), addr_text.size());
-    buf[addr_text.size()] = '\0';
-    const int af = p.family == IpPrefix::Family::v4 ? AF_INET : AF_INET6;
-    if (inet_pton(af, buf, p.addr.data()) != 1) return std::nullopt;
-
-    const unsigned max = IpPrefix::max_length(p.family);
-    if (slash == std::string_view::npos) {
-        p.length = static_cast<uint8_t>(max);
-        return p;
-    }
-    // Decimal only; no sign, no spaces, no leading zero (for the same reason
-    // inet_pton refuses "010.0.0.1": some parsers would read it as octal).
-    const std::string_view len_text = text.substr(slash + 1);
-    if (len_text.empty() || len_text.size() > 3) return std::nullopt;
-    if (len_text.size() > 1 && len_text[0] == '0') return std::nullopt;
-    unsigned len = 0;
-    for (char c : len_text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        len = len * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (len > max) return std::nullopt;
-    p.length = static_cast<uint8_t>(len);
-    return p;
-}
 
 // ---- Key arithmetic ----------------------------------------------------------
 
@@ -134,7 +45,7 @@ AllowedIps::Key AllowedIps::key_of(const IpPrefix& p) noexcept {
     return mask(Key{load_be64(p.addr.data()), load_be64(p.addr.data() + 8)}, p.length);
 }
 
-IpPrefix AllowedIps::prefix_of(IpPrefix::Family family, const Node& n) noexcept {
+IpPrefix AllowedIps::prefix_of(IpFamily family, const Node& n) noexcept {
     IpPrefix p;
     p.family = family;
     store_be64(n.key.hi, p.addr.data());
@@ -183,7 +94,7 @@ bool AllowedIps::insert(const IpPrefix& prefix, PeerId peer) {
     // the memory first means nothing below can fail half-way through an edit.
     reserve_nodes(2);
 
-    const IpPrefix::Family family = prefix.family;
+    const IpFamily family = prefix.family;
     const Key key = key_of(prefix);
     const unsigned len = prefix.length;
     Node leaf;
@@ -237,7 +148,7 @@ bool AllowedIps::insert(const IpPrefix& prefix, PeerId peer) {
 
 bool AllowedIps::remove(const IpPrefix& prefix) noexcept {
     if (!prefix.valid()) return false;
-    const IpPrefix::Family family = prefix.family;
+    const IpFamily family = prefix.family;
     const Key key = key_of(prefix);
     const unsigned len = prefix.length;
 
@@ -318,7 +229,7 @@ std::optional<AllowedIps::PeerId> AllowedIps::lookup_v6(const uint8_t addr[16]) 
     return lookup_key(root_v6_, Key{load_be64(addr), load_be64(addr + 8)});
 }
 
-void AllowedIps::collect(uint32_t node, IpPrefix::Family family, PeerId peer,
+void AllowedIps::collect(uint32_t node, IpFamily family, PeerId peer,
                          std::vector<IpPrefix>& out) const {
     // Pre-order, child 0 first: yields address order, shorter prefix first.
     // Recursion depth is bounded by the trie depth (≤ 129).
@@ -331,8 +242,8 @@ void AllowedIps::collect(uint32_t node, IpPrefix::Family family, PeerId peer,
 
 std::vector<IpPrefix> AllowedIps::prefixes_of(PeerId peer) const {
     std::vector<IpPrefix> out;
-    collect(root_v4_, IpPrefix::Family::v4, peer, out);
-    collect(root_v6_, IpPrefix::Family::v6, peer, out);
+    collect(root_v4_, IpFamily::v4, peer, out);
+    collect(root_v6_, IpFamily::v6, peer, out);
     return out;
 }
 

@@ -20,58 +20,14 @@
 // a published, immutable instance.
 #pragma once
 
-#include <array>
-#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <string>
-#include <string_view>
 #include <vector>
 
+#include "dataplane/ip_prefix.hpp"
+
 namespace sluice {
-
-// ---- IpPrefix --------------------------------------------------------------
-// An address family, an address in network byte order and a prefix length.
-// IPv4 uses addr[0..3]; the other 12 bytes are zero, so that == over the
-// whole array behaves (valid() checks it).
-struct IpPrefix {
-    enum class Family : uint8_t { v4 = 4, v6 = 6 };
-
-    Family family = Family::v4;
-    std::array<uint8_t, 16> addr{};
-    uint8_t length = 0;
-
-    static constexpr uint8_t max_length(Family f) noexcept { return f == Family::v4 ? 32 : 128; }
-    static constexpr size_t address_bytes(Family f) noexcept { return f == Family::v4 ? 4 : 16; }
-
-    static IpPrefix v4(const uint8_t a[4], uint8_t length) noexcept;
-    static IpPrefix v6(const uint8_t a[16], uint8_t length) noexcept;
-
-    // Length within the family's range and no stray bytes past a v4 address.
-    [[nodiscard]] bool valid() const noexcept;
-    // The same prefix with every bit past `length` cleared (10.1.2.3/8 →
-    // 10.0.0.0/8): the form the table stores and prefixes_of() returns.
-    [[nodiscard]] IpPrefix masked() const noexcept;
-    // Whether the host bits are all zero already; the config loader can warn.
-    [[nodiscard]] bool is_masked() const noexcept { return masked() == *this; }
-    // Canonical text, always with the length: "10.0.0.0/8", "fd00::/64".
-    [[nodiscard]] std::string to_string() const;
-
-    friend bool operator==(const IpPrefix&, const IpPrefix&) = default;
-    // Family, then address, then length: v4 before v6, the order prefixes_of()
-    // returns, and usable as a std::map key.
-    friend auto operator<=>(const IpPrefix&, const IpPrefix&) = default;
-};
-
-// Parses "10.0.0.0/8", "fd00::/64", or a bare address as /32 or /128.
-// The address part is exactly what inet_pton(3) accepts (so "010.0.0.1",
-// "1.2.3", "1.2.3.4.5" and zone ids like "fe80::1%eth0" are rejected); the
-// length is plain decimal without sign, spaces or leading zeros, and at most
-// 32 or 128. Host bits are kept as written: callers that store the prefix get
-// them masked by AllowedIps::insert, callers that want to warn can check
-// is_masked(). No surrounding whitespace is accepted; trim first.
-[[nodiscard]] std::optional<IpPrefix> parse_ip_prefix(std::string_view text);
 
 // ---- AllowedIps -------------------------------------------------------------
 class AllowedIps {
@@ -94,9 +50,9 @@ public:
     // Longest-prefix match. Per packet: no allocation, no exception.
     [[nodiscard]] std::optional<PeerId> lookup_v4(const uint8_t addr[4]) const noexcept;
     [[nodiscard]] std::optional<PeerId> lookup_v6(const uint8_t addr[16]) const noexcept;
-    [[nodiscard]] std::optional<PeerId> lookup(IpPrefix::Family family,
+    [[nodiscard]] std::optional<PeerId> lookup(IpFamily family,
                                                const uint8_t* addr) const noexcept {
-        return family == IpPrefix::Family::v4 ? lookup_v4(addr) : lookup_v6(addr);
+        return family == IpFamily::v4 ? lookup_v4(addr) : lookup_v6(addr);
     }
 
     // The peer's prefixes, masked, IPv4 first, each family in address order
@@ -153,20 +109,19 @@ private:
     // `k` with every bit from `len` on cleared.
     static Key mask(const Key& k, unsigned len) noexcept;
     static Key key_of(const IpPrefix& p) noexcept;
-    static IpPrefix prefix_of(IpPrefix::Family family, const Node& n) noexcept;
+    static IpPrefix prefix_of(IpFamily family, const Node& n) noexcept;
 
-    uint32_t& root(IpPrefix::Family family) noexcept {
-        return family == IpPrefix::Family::v4 ? root_v4_ : root_v6_;
+    uint32_t& root(IpFamily family) noexcept {
+        return family == IpFamily::v4 ? root_v4_ : root_v6_;
     }
-    uint32_t& slot(IpPrefix::Family family, Link link) noexcept {
+    uint32_t& slot(IpFamily family, Link link) noexcept {
         return link.parent == kNil ? root(family) : nodes_[link.parent].child[link.dir];
     }
     void reserve_nodes(size_t count);
     uint32_t new_node(const Node& n) noexcept;
     void free_node(uint32_t index) noexcept;
     std::optional<PeerId> lookup_key(uint32_t root, const Key& addr) const noexcept;
-    void collect(uint32_t node, IpPrefix::Family family, PeerId peer,
-                 std::vector<IpPrefix>& out) const;
+    void collect(uint32_t node, IpFamily family, PeerId peer, std::vector<IpPrefix>& out) const;
     bool well_formed_below(uint32_t node, const Node* parent, unsigned dir, unsigned max_length,
                            size_t& prefixes, size_t& reached) const noexcept;
 

@@ -25,7 +25,7 @@ void PrintTo(const IpPrefix& p, std::ostream* os) {
 
 namespace {
 
-using Family = IpPrefix::Family;
+using Family = IpFamily;
 
 IpPrefix P(std::string_view text) {
     const auto p = parse_ip_prefix(text);

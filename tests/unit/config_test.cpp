@@ -380,19 +380,19 @@ TEST(Config, DumpOfInlineKeysSaysRedacted) {
 // ---- Address parsers ------------------------------------------------------------------
 
 TEST(Cidr, ParsesAndMasks) {
-    EXPECT_EQ(parse_cidr("10.1.2.3/8")->masked().to_string(), "10.0.0.0/8");
-    EXPECT_EQ(parse_cidr("10.1.2.3")->to_string(), "10.1.2.3/32");
-    EXPECT_EQ(parse_cidr("fd00::1")->to_string(), "fd00::1/128");
-    EXPECT_EQ(parse_cidr("fd00:1:2:3::/63")->masked().to_string(), "fd00:1:2:2::/63");
-    EXPECT_EQ(parse_cidr("::ffff:10.0.0.1/128")->family, IpFamily::v6);
-    EXPECT_EQ(parse_cidr("0.0.0.0/0")->to_string(), "0.0.0.0/0");
-    EXPECT_TRUE(parse_cidr("10.0.0.0/24")->is_masked());
-    EXPECT_FALSE(parse_cidr("10.0.0.1/24")->is_masked());
+    EXPECT_EQ(parse_ip_prefix("10.1.2.3/8")->masked().to_string(), "10.0.0.0/8");
+    EXPECT_EQ(parse_ip_prefix("10.1.2.3")->to_string(), "10.1.2.3/32");
+    EXPECT_EQ(parse_ip_prefix("fd00::1")->to_string(), "fd00::1/128");
+    EXPECT_EQ(parse_ip_prefix("fd00:1:2:3::/63")->masked().to_string(), "fd00:1:2:2::/63");
+    EXPECT_EQ(parse_ip_prefix("::ffff:10.0.0.1/128")->family, IpFamily::v6);
+    EXPECT_EQ(parse_ip_prefix("0.0.0.0/0")->to_string(), "0.0.0.0/0");
+    EXPECT_TRUE(parse_ip_prefix("10.0.0.0/24")->is_masked());
+    EXPECT_FALSE(parse_ip_prefix("10.0.0.1/24")->is_masked());
     for (const char* bad :
          {"", "/24", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/024", "10.0.0.0/-1", "10.0.0.0/+8",
           "010.0.0.0/8", "10.0.0/8", "10.0.0.0.0/8", "fd00::/129", "fd00:::/64", "fe80::1%eth0/64",
           " 10.0.0.0/8", "10.0.0.0/8 ", "1.2.3.4/8/8"})
-        EXPECT_FALSE(parse_cidr(bad).has_value()) << bad;
+        EXPECT_FALSE(parse_ip_prefix(bad).has_value()) << bad;
 }
 
 TEST(Endpoint, ParsesTheThreeForms) {

@@ -1,0 +1,104 @@
+// dump_config: the configuration as YAML that the loader accepts back, with
+// every default filled in and every private and preshared key redacted.
+#include <string>
+#include <vector>
+
+#include "control/config.hpp"
+#include "control/key_encoding.hpp"
+
+namespace sluice {
+
+namespace {
+
+// A YAML double-quoted scalar.
+std::string yaml_quoted(std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+template <typename T, typename F>
+std::string flow_list(const std::vector<T>& items, F&& render) {
+    std::string out = "[";
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + render(items[i]);
+    return out + "]";
+}
+
+std::string prefix_list(const std::vector<IpPrefix>& prefixes) {
+    return flow_list(prefixes, [](const IpPrefix& p) { return p.to_string(); });
+}
+
+void dump_port(std::string& out, const char* role, const PortConfig& p) {
+    out += "    " + std::string(role) + ":\n";
+    out += "      device: " + yaml_quoted(p.device) + "  # " +
+           std::string(to_string(p.device_kind)) + "\n";
+    out += "      rx_ring_size: " + std::to_string(p.rx_ring_size) + "\n";
+    out += "      tx_ring_size: " + std::to_string(p.tx_ring_size) + "\n";
+    out += "      mempool_size: " + std::to_string(p.mempool_size) + "\n";
+    out += "      addresses: " + prefix_list(p.addresses) + "\n";
+    if (p.gateway) out += "      gateway: " + p.gateway->to_string() + "\n";
+}
+
+}  // namespace
+
+std::string dump_config(const Config& c) {
+    constexpr const char* kRedacted = "(redacted)";
+    std::string out = "# " + c.file + " as sluice reads it; private and preshared keys redacted\n";
+    const InterfaceConfig& i = c.interface;
+    out += "interface:\n";
+    out += "  name: " + yaml_quoted(i.name) + "\n";
+    if (i.private_key_file.empty())
+        out += std::string("  private_key: ") + kRedacted + "\n";
+    else
+        out += "  private_key_file: " + yaml_quoted(i.private_key_file) + "\n";
+    out += "  # public_key: " + key_to_base64(i.public_key) + "\n";
+    out += "  listen_port: " + std::to_string(i.listen_port) + "\n";
+    out += "  addresses: " + prefix_list(i.addresses) + "\n";
+    out += "  mtu: " + std::to_string(i.mtu) + "\n";
+
+    const DataplaneConfig& d = c.dataplane;
+    out += "dataplane:\n";
+    out += "  driver: " + std::string(to_string(d.driver)) + "\n";
+    out +=
+        "  lcores: " + flow_list(d.lcores, [](uint32_t id) { return std::to_string(id); }) + "\n";
+    out += "  burst: " + std::to_string(d.burst) + "\n";
+    out += "  mode: " + std::string(to_string(d.mode)) + "\n";
+    if (d.wan || d.lan) {
+        out += "  ports:\n";
+        if (d.wan) dump_port(out, "wan", *d.wan);
+        if (d.lan) dump_port(out, "lan", *d.lan);
+    }
+
+    out += c.peers.empty() ? "peers: []\n" : "peers:\n";
+    for (const PeerConfig& p : c.peers) {
+        out += "  - public_key: " + yaml_quoted(key_to_base64(p.public_key)) + "\n";
+        if (!p.name.empty()) out += "    name: " + yaml_quoted(p.name) + "\n";
+        if (!p.preshared_key_file.empty())
+            out += "    preshared_key_file: " + yaml_quoted(p.preshared_key_file) + "\n";
+        else if (p.preshared_key)
+            out += std::string("    preshared_key: ") + kRedacted + "\n";
+        if (p.endpoint) out += "    endpoint: " + yaml_quoted(p.endpoint->to_string()) + "\n";
+        out += "    allowed_ips: " + prefix_list(p.allowed_ips) + "\n";
+        out += "    persistent_keepalive: " + std::to_string(p.persistent_keepalive) + "\n";
+    }
+
+    out += "control:\n";
+    out += "  uapi_socket: " + yaml_quoted(c.control.uapi_socket) + "\n";
+    out += "  ctl_socket: " + yaml_quoted(c.control.ctl_socket) + "\n";
+    return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,371 @@
+// Scalar values of the configuration; see config_values.hpp.
+#include "control/config_values.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <system_error>
+
+#include "control/config_files.hpp"
+#include "control/key_encoding.hpp"
+
+namespace sluice {
+namespace config_detail {
+namespace {
+
+constexpr size_t kMaxKeyFileBytes = 1024;
+
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_hex(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// Plain decimal without sign or leading zeros, at most `max`.
+std::optional<uint32_t> parse_decimal(std::string_view s, uint32_t max) {
+    if (s.empty() || s.size() > 10 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (!is_digit(c)) return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (v > max) return std::nullopt;
+    return static_cast<uint32_t>(v);
+}
+
+bool has_control_chars(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+    });
+}
+
+// What is wrong with a key's text, without repeating any of it.
+std::string key_problem(std::string_view text) {
+    if (text.size() != 44) return std::to_string(text.size()) + " characters";
+    for (size_t i = 0; i < 43; ++i) {
+        const char c = text[i];
+        if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '/')
+            return "a character that is not base64 at position " + std::to_string(i + 1);
+    }
+    if (text[43] != '=') return "44 characters without the final '='";
+    return "44 characters that are not a canonical encoding of 32 bytes";
+}
+
+// RFC 1123 host name: dot-separated labels of letters, digits and hyphens,
+// 1..63 characters each, not starting or ending with a hyphen, 253 in all.
+// A name made only of digits and dots is a mistyped IPv4 address, not a name.
+bool valid_hostname(std::string_view host) {
+    if (host.empty() || host.size() > 253) return false;
+    bool only_digits_and_dots = true;
+    size_t label_start = 0;
+    for (size_t i = 0; i <= host.size(); ++i) {
+        if (i == host.size() || host[i] == '.') {
+            const std::string_view label = host.substr(label_start, i - label_start);
+            // One trailing dot (the root) is allowed: "vpn.example.com."
+            if (label.empty() && !(i == host.size() && label_start > 0)) return false;
+            if (!label.empty() &&
+                (label.size() > 63 || label.front() == '-' || label.back() == '-'))
+                return false;
+            label_start = i + 1;
+            continue;
+        }
+        const char c = host[i];
+        if (!is_alpha(c) && !is_digit(c) && c != '-') return false;
+        if (!is_digit(c)) only_digits_and_dots = false;
+    }
+    return !only_digits_and_dots;
+}
+
+}  // namespace
+
+std::string range_text(uint64_t lo, uint64_t hi) {
+    return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+// ---- Enumerations and names -------------------------------------------------------------
+
+bool valid_interface_name(std::string_view name) {
+    if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return is_alpha(c) || is_digit(c) || c == '_' || c == '=' || c == '+' || c == '.' ||
+               c == '-';
+    });
+}
+
+bool valid_peer_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || name.front() == ' ' || name.back() == ' ') return false;
+    return std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+std::optional<DeviceKind> device_kind(std::string_view d) {
+    // PCI: [domain:]bus:device.function, e.g. 0000:03:00.0 or 03:00.0.
+    const auto is_pci = [](std::string_view s) {
+        const size_t colon = s.find(':');
+        if (colon != std::string_view::npos && s.find(':', colon + 1) != std::string_view::npos) {
+            if (colon < 4 || colon > 8) return false;
+            for (size_t i = 0; i < colon; ++i)
+                if (!is_hex(s[i])) return false;
+            s.remove_prefix(colon + 1);
+        }
+        if (s.size() != 7 || s[2] != ':' || s[5] != '.') return false;
+        if (!is_hex(s[0]) || !is_hex(s[1]) || !is_hex(s[3]) || !is_hex(s[4])) return false;
+        if (s[3] > '1') return false;  // device numbers are 5 bits: 00..1f
+        return s[6] >= '0' && s[6] <= '7';
+    };
+    if (is_pci(d)) return DeviceKind::pci;
+    // vdev: net_<driver><n>[,key=value...], e.g. net_af_packet0,iface=veth0.
+    if (d.starts_with("net_")) {
+        const size_t comma = d.find(',');
+        const std::string_view name = d.substr(0, comma);
+        if (name.size() <= 4 || !std::all_of(name.begin(), name.end(), [](char c) {
+                return is_alpha(c) || is_digit(c) || c == '_';
+            }))
+            return std::nullopt;
+        std::string_view args = comma == std::string_view::npos ? "" : d.substr(comma + 1);
+        while (comma != std::string_view::npos) {
+            const size_t next = args.find(',');
+            const std::string_view arg = args.substr(0, next);
+            const size_t eq = arg.find('=');
+            if (eq == 0 || eq == std::string_view::npos || eq + 1 == arg.size())
+                return std::nullopt;
+            for (char c : arg)
+                if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f)
+                    return std::nullopt;
+            if (next == std::string_view::npos) break;
+            args.remove_prefix(next + 1);
+        }
+        return DeviceKind::vdev;
+    }
+    if (valid_interface_name(d)) return DeviceKind::kernel_interface;
+    return std::nullopt;
+}
+
+// ---- Reading values from the tree -------------------------------------------------------
+
+uint64_t ValueReader::integer(const YNode& n, const std::string& path, uint64_t lo, uint64_t hi,
+                              std::string_view extra) const {
+    const std::string expectation = "an integer " + range_text(lo, hi) + std::string(extra);
+    if (n.kind != YNode::Kind::scalar) expected(n, path, expectation, describe(n));
+    if (n.quoted) expected(n, path, expectation + " without quotes", "the string " + shown(n.text));
+    std::string_view s = n.text;
+    const bool negative = !s.empty() && s[0] == '-';
+    if (negative) s.remove_prefix(1);
+    if (s.empty() || !std::all_of(s.begin(), s.end(), is_digit) || (s.size() > 1 && s[0] == '0'))
+        expected(n, path, expectation, shown(n.text));
+    uint64_t v = 0;
+    bool overflow = false;
+    for (char c : s) {
+        const auto digit = static_cast<uint64_t>(c - '0');
+        if (v > (UINT64_MAX - digit) / 10) overflow = true;
+        if (!overflow) v = v * 10 + digit;
+    }
+    // A number is shown as written, without the quotes a string would get.
+    if (negative || overflow || v < lo || v > hi)
+        expected(n, path, expectation, n.text.size() <= 24 ? n.text : shown(n.text));
+    return v;
+}
+
+std::string ValueReader::file_path(const YNode& n, const std::string& path) const {
+    const std::string& t = text(n, path, "a file path");
+    if (t.empty() || has_control_chars(t))
+        expected(n, path, "a file path without control characters", describe(n));
+    // Absolute, so that the daemon finds the file again after a chdir("/").
+    std::error_code ec;
+    const std::filesystem::path p = std::filesystem::absolute(base_dir_ / t, ec);
+    return ec ? (base_dir_ / t).string() : p.lexically_normal().string();
+}
+
+std::string ValueReader::socket_path(const YNode& n, const std::string& path) const {
+    // sun_path holds 108 bytes with the terminating NUL.
+    const std::string expectation = "an absolute socket path of at most 107 bytes";
+    const std::string& t = text(n, path, expectation);
+    if (t.empty() || t[0] != '/' || t.back() == '/' || t.size() > 107 || has_control_chars(t))
+        expected(n, path, expectation, shown(t));
+    return t;
+}
+
+Key ValueReader::key(const YNode& n, const std::string& path, std::string_view what) const {
+    const std::string expectation =
+        "a base64 " + std::string(what) + " (44 characters ending in '=')";
+    // describe() quotes scalars only, so it is safe here; key_problem()
+    // describes a bad key without quoting it.
+    if (n.kind != YNode::Kind::scalar) expected(n, path, expectation, describe(n));
+    const auto k = key_from_base64(n.text);
+    if (!k) expected(n, path, expectation, key_problem(n.text));
+    return *k;
+}
+
+Key ValueReader::key_from_file(const YNode& n, const std::string& path, std::string_view what,
+                               std::string& resolved) const {
+    resolved = file_path(n, path);
+    const std::string expectation = "a readable file holding the base64 " + std::string(what);
+    struct stat st {};
+    std::string why_not;
+    const FileDescriptor fd(open_regular(resolved, st, why_not));
+    if (fd.get() < 0) expected(n, path, expectation, shown(resolved) + ": " + why_not);
+    char buf[kMaxKeyFileBytes + 1];
+    size_t got = 0;
+    if (!read_all(fd.get(), buf, sizeof buf, got, why_not))
+        expected(n, path, expectation, shown(resolved) + ": " + why_not);
+    std::string_view content(buf, got);
+    // `wg genkey > file` ends the key with a newline; an editor may add "\r\n".
+    if (content.ends_with('\n')) content.remove_suffix(1);
+    if (content.ends_with('\r')) content.remove_suffix(1);
+    const auto k = got > kMaxKeyFileBytes ? std::nullopt : key_from_base64(content);
+    const std::string problem = got > kMaxKeyFileBytes
+                                    ? "more than " + std::to_string(kMaxKeyFileBytes) + " bytes"
+                                    : key_problem(content);
+    secure_wipe(buf, sizeof buf);
+    if (!k)
+        expected(n, path,
+                 "a file holding one base64 " + std::string(what) +
+                     " (44 characters and an optional newline)",
+                 shown(resolved) + " with " + problem);
+    if (st.st_mode & S_IRWXO)
+        warn(n, path,
+             shown(resolved) + " is accessible by other users (mode " + mode_text(st.st_mode) +
+                 "); chmod 600 it");
+    return *k;
+}
+
+IpPrefix ValueReader::prefix(const YNode& n, const std::string& path, bool network) const {
+    const std::string expectation =
+        network ? "an IP prefix such as 10.0.0.0/24 or fd00::/64"
+                : "an address with its prefix length, such as 10.0.0.1/24 or fd00::1/64";
+    const std::string& t = text(n, path, expectation);
+    const auto c = parse_ip_prefix(t);
+    if (!c) {
+        const auto slash = t.find('/');
+        std::string found = shown(t);
+        if (!parse_ip_address(std::string_view(t).substr(0, slash)))
+            found += " (not an IPv4 or IPv6 address)";
+        else
+            found += " (the prefix length must be a number 0..32 for IPv4, 0..128 for IPv6)";
+        expected(n, path, expectation, found);
+    }
+    if (network && !c->is_masked())
+        expected(n, path,
+                 "a prefix with no bits set past its length (" + c->masked().to_string() + ")",
+                 shown(t));
+    return *c;
+}
+
+std::vector<IpPrefix> ValueReader::address_list(const YNode& n, const std::string& path) const {
+    std::vector<IpPrefix> out;
+    std::map<IpPrefix, size_t> seen;
+    for_each(n, path, "a list of addresses such as [10.0.0.1/24, fd00::1/64]",
+             [&](const YNode& item, const std::string& item_path) {
+                 const IpPrefix c = prefix(item, item_path, false);
+                 const auto [it, inserted] = seen.emplace(c, out.size());
+                 if (!inserted)
+                     expected(item, item_path, "each address once",
+                              c.to_string() + " again (also " + path + "[" +
+                                  std::to_string(it->second) + "])");
+                 out.push_back(c);
+             });
+    return out;
+}
+
+Endpoint ValueReader::endpoint(const YNode& n, const std::string& path) const {
+    const std::string expectation =
+        "an endpoint such as 192.0.2.1:51820, \"[2001:db8::1]:51820\" or vpn.example.com:51820";
+    // An unquoted [2001:db8::1] reads as a YAML list.
+    if (n.kind == YNode::Kind::sequence)
+        expected(n, path, expectation, "a list (put IPv6 endpoints in quotes)");
+    const std::string& t = text(n, path, expectation);
+    std::string why;
+    const auto e = parse_endpoint(t, &why);
+    if (!e) expected(n, path, expectation, shown(t) + " (" + why + ")");
+    return *e;
+}
+
+}  // namespace config_detail
+
+// ---- Enumerations ---------------------------------------------------------------------
+
+std::string_view to_string(Driver driver) noexcept {
+    for (const auto& [name, value] : config_detail::kDrivers)
+        if (value == driver) return name;
+    return "?";
+}
+
+std::string_view to_string(DataplaneMode mode) noexcept {
+    for (const auto& [name, value] : config_detail::kModes)
+        if (value == mode) return name;
+    return "?";
+}
+
+std::string_view to_string(DeviceKind kind) noexcept {
+    switch (kind) {
+        case DeviceKind::pci:
+            return "PCI device";
+        case DeviceKind::vdev:
+            return "DPDK vdev";
+        case DeviceKind::kernel_interface:
+            return "kernel interface";
+    }
+    return "?";
+}
+
+// ---- Endpoints ------------------------------------------------------------------------
+
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why_not) {
+    auto refuse = [why_not](const char* why) -> std::optional<Endpoint> {
+        if (why_not) *why_not = why;
+        return std::nullopt;
+    };
+    Endpoint e;
+    std::string_view host, port;
+    if (!text.empty() && text.front() == '[') {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos) return refuse("no ']' after the IPv6 address");
+        host = text.substr(1, close - 1);
+        if (close + 1 >= text.size() || text[close + 1] != ':')
+            return refuse("no ':port' after the ']'");
+        port = text.substr(close + 2);
+        if (host.find('%') != std::string_view::npos)
+            return refuse("IPv6 zone ids (%eth0) are not supported");
+        const auto a = parse_ip_address(host);
+        if (!a || a->family != IpFamily::v6) return refuse("not an IPv6 address inside [ ]");
+        e.kind = Endpoint::Kind::ipv6;
+        e.address = *a;
+    } else {
+        const size_t colon = text.rfind(':');
+        if (colon == std::string_view::npos) return refuse("no ':port' at the end");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos)
+            return refuse("an IPv6 endpoint needs brackets: [2001:db8::1]:51820");
+        if (host.empty()) return refuse("no host before ':port'");
+        if (const auto a = parse_ip_address(host)) {
+            e.kind = Endpoint::Kind::ipv4;
+            e.address = *a;
+        } else if (config_detail::valid_hostname(host)) {
+            e.kind = Endpoint::Kind::hostname;
+        } else {
+            return refuse("neither an IPv4 address nor a host name");
+        }
+    }
+    const auto p = config_detail::parse_decimal(port, 65535);
+    if (!p || *p == 0) return refuse("the port must be a number 1..65535");
+    e.host = std::string(host);
+    e.port = static_cast<uint16_t>(*p);
+    return e;
+}
+
+std::string Endpoint::to_string() const {
+    const std::string p = ":" + std::to_string(port);
+    switch (kind) {
+        case Kind::ipv4:
+            return address.to_string() + p;
+        case Kind::ipv6:
+            return "[" + address.to_string() + "]" + p;
+        case Kind::hostname:
+            break;
+    }
+    return host + p;
+}
+
+}  // namespace sluice

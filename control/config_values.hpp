@@ -1,0 +1,110 @@
+// Scalar values of the configuration, internal to the sluice_config library:
+// numbers, enumerations, names, keys and key files, paths, prefixes and
+// endpoints. Each reader takes a YNode and its key path and returns the value
+// or throws the ConfigError that says what was expected and what was found.
+//
+// Secrets: key material is never put into a message (a bad key is described
+// by its length or the position of the first bad character), and the bytes of
+// key files are wiped after use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "control/config.hpp"
+#include "control/config_yaml.hpp"
+
+namespace sluice::config_detail {
+
+inline bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// "1..65535".
+std::string range_text(uint64_t lo, uint64_t hi);
+
+// ---- Enumerations and names -------------------------------------------------------------
+
+// The names the file uses, in the order messages list them.
+inline constexpr std::pair<std::string_view, Driver> kDrivers[] = {
+    {"auto", Driver::automatic},
+    {"dpdk", Driver::dpdk},
+    {"af_xdp", Driver::af_xdp},
+    {"kernel", Driver::kernel},
+};
+inline constexpr std::pair<std::string_view, DataplaneMode> kModes[] = {
+    {"run-to-completion", DataplaneMode::run_to_completion},
+    {"pipeline", DataplaneMode::pipeline},
+};
+
+// A Linux interface name: 1 to 15 characters from A-Z a-z 0-9 _ = + . -,
+// neither "." nor "..".
+bool valid_interface_name(std::string_view name);
+// 1 to 64 printable ASCII characters, no space at either end.
+bool valid_peer_name(std::string_view name);
+// A PCI address, a DPDK vdev with its arguments, or a kernel interface name.
+std::optional<DeviceKind> device_kind(std::string_view device);
+
+// ---- Reading values from the tree -------------------------------------------------------
+
+class ValueReader : public TreeReader {
+public:
+    // Relative file paths are taken from base_dir, the configuration file's
+    // directory.
+    ValueReader(const Tree& tree, std::string file, std::filesystem::path base_dir,
+                std::vector<std::string>& warnings)
+        : TreeReader(tree, std::move(file), warnings), base_dir_(std::move(base_dir)) {}
+
+    // A plain decimal in lo..hi, unquoted; `extra` adds to the expectation
+    // (" seconds (0 = off)").
+    uint64_t integer(const YNode& n, const std::string& path, uint64_t lo, uint64_t hi,
+                     std::string_view extra = {}) const;
+
+    // One of the options' names, with a "did you mean" for a near miss.
+    template <typename E, size_t N>
+    E choice(const YNode& n, const std::string& path,
+             const std::pair<std::string_view, E> (&options)[N]) const {
+        std::string_view names[N];
+        for (size_t i = 0; i < N; ++i) names[i] = options[i].first;
+        const std::string expectation = "one of " + joined(names);
+        const std::string& t = text(n, path, expectation);
+        for (const auto& [name, value] : options)
+            if (t == name) return value;
+        std::string found = shown(t);
+        if (const auto hint = closest(t, names); !hint.empty())
+            found += " (did you mean " + std::string(hint) + "?)";
+        expected(n, path, expectation, found);
+    }
+
+    // A path taken relative to the configuration file's directory, made
+    // absolute.
+    std::string file_path(const YNode& n, const std::string& path) const;
+    // An absolute path that fits in sun_path.
+    std::string socket_path(const YNode& n, const std::string& path) const;
+
+    // A base64 key inline; `what` names it in messages ("private key").
+    Key key(const YNode& n, const std::string& path, std::string_view what) const;
+    // A base64 key in the file this node names; `resolved` gets the absolute
+    // path. Warns when other users may read the file.
+    Key key_from_file(const YNode& n, const std::string& path, std::string_view what,
+                      std::string& resolved) const;
+
+    // A prefix; `network`: a route with no host bits set (allowed_ips), else
+    // an address with its subnet (10.0.0.1/24).
+    IpPrefix prefix(const YNode& n, const std::string& path, bool network) const;
+    // A list of addresses with their subnets, each once.
+    std::vector<IpPrefix> address_list(const YNode& n, const std::string& path) const;
+
+    Endpoint endpoint(const YNode& n, const std::string& path) const;
+
+private:
+    std::filesystem::path base_dir_;
+};
+
+}  // namespace sluice::config_detail
