@@ -55,7 +55,7 @@ echo
 echo "=== build: clang, libFuzzer ==="
 CXX=clang++ setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dfuzz_runs="$libfuzzer_runs"
-ninja -C build-fuzz tests/fuzz/fuzz_messages tests/fuzz/fuzz_config
+ninja -C build-fuzz $(for t in tests/fuzz/fuzz_*.cpp; do basename "$t" .cpp; done | sed "s,^,tests/fuzz/,")
 run_suite "libFuzzer" build-fuzz --suite fuzz --no-rebuild || status=1
 
 # One closing line over every suite: each gtest case and each other test
