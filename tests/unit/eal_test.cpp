@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "drivers/mbuf_endpoint.hpp"
+
 namespace sluice {
 namespace {
 
@@ -85,6 +87,15 @@ TEST(Eal, StartsOnceAndServesMempools) {
     ASSERT_NE(pool, nullptr);
     rte_mbuf* mbufs[32];
     ASSERT_EQ(rte_pktmbuf_alloc_bulk(pool, mbufs, 32), 0);
+    // The endpoint field rides in every mbuf of every pool.
+    ASSERT_TRUE(register_mbuf_endpoint());
+    MbufEndpoint* ep = mbuf_endpoint(mbufs[1]);
+    *ep = MbufEndpoint{6, 0, 51820, {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+    EXPECT_EQ(mbuf_endpoint(mbufs[1])->to_string(), "[2001:db8::1]:51820");
+    *ep = MbufEndpoint{4, 0, 7, {192, 0, 2, 1}};
+    EXPECT_EQ(ep->to_string(), "192.0.2.1:7");
+    EXPECT_TRUE(register_mbuf_endpoint()) << "a second registration is harmless";
+
     char* data = rte_pktmbuf_append(mbufs[0], 1420);
     ASSERT_NE(data, nullptr);
     EXPECT_EQ(rte_pktmbuf_pkt_len(mbufs[0]), 1420u);
