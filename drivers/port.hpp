@@ -56,6 +56,14 @@ public:
         return -1;
     }
 
+    // Packets the port already holds for queue q (e.g. the rest of a GRO read
+    // that did not fit the last burst): an lcore must not sleep on wait_fd
+    // while this is true, since the fd will not wake it for them.
+    [[nodiscard]] virtual bool rx_pending(uint16_t q) const noexcept {
+        (void)q;
+        return false;
+    }
+
     [[nodiscard]] virtual PortStats stats() const noexcept = 0;
 };
 
