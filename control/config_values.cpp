@@ -23,18 +23,6 @@ bool is_hex(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// Plain decimal without sign or leading zeros, at most `max`.
-std::optional<uint32_t> parse_decimal(std::string_view s, uint32_t max) {
-    if (s.empty() || s.size() > 10 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-    uint64_t v = 0;
-    for (char c : s) {
-        if (!is_digit(c)) return std::nullopt;
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    if (v > max) return std::nullopt;
-    return static_cast<uint32_t>(v);
-}
-
 bool has_control_chars(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) {
         return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
@@ -85,19 +73,6 @@ std::string range_text(uint64_t lo, uint64_t hi) {
 }
 
 // ---- Enumerations and names -------------------------------------------------------------
-
-bool valid_interface_name(std::string_view name) {
-    if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return is_alpha(c) || is_digit(c) || c == '_' || c == '=' || c == '+' || c == '.' ||
-               c == '-';
-    });
-}
-
-bool valid_peer_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name.front() == ' ' || name.back() == ' ') return false;
-    return std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-}
 
 std::optional<DeviceKind> device_kind(std::string_view d) {
     // PCI: [domain:]bus:device.function, e.g. 0000:03:00.0 or 03:00.0.
@@ -316,15 +291,11 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why_n
         if (why_not) *why_not = why;
         return std::nullopt;
     };
+    const auto parts = split_host_port(text, why_not);
+    if (!parts) return std::nullopt;
+    const std::string_view host = parts->host;
     Endpoint e;
-    std::string_view host, port;
-    if (!text.empty() && text.front() == '[') {
-        const size_t close = text.find(']');
-        if (close == std::string_view::npos) return refuse("no ']' after the IPv6 address");
-        host = text.substr(1, close - 1);
-        if (close + 1 >= text.size() || text[close + 1] != ':')
-            return refuse("no ':port' after the ']'");
-        port = text.substr(close + 2);
+    if (parts->bracketed) {
         if (host.find('%') != std::string_view::npos)
             return refuse("IPv6 zone ids (%eth0) are not supported");
         const auto a = parse_ip_address(host);
@@ -332,12 +303,6 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why_n
         e.kind = Endpoint::Kind::ipv6;
         e.address = *a;
     } else {
-        const size_t colon = text.rfind(':');
-        if (colon == std::string_view::npos) return refuse("no ':port' at the end");
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos)
-            return refuse("an IPv6 endpoint needs brackets: [2001:db8::1]:51820");
         if (host.empty()) return refuse("no host before ':port'");
         if (const auto a = parse_ip_address(host)) {
             e.kind = Endpoint::Kind::ipv4;
@@ -348,10 +313,10 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why_n
             return refuse("neither an IPv4 address nor a host name");
         }
     }
-    const auto p = config_detail::parse_decimal(port, 65535);
-    if (!p || *p == 0) return refuse("the port must be a number 1..65535");
+    const auto p = parse_port(parts->port);
+    if (!p) return refuse("the port must be a number 1..65535");
     e.host = std::string(host);
-    e.port = static_cast<uint16_t>(*p);
+    e.port = *p;
     return e;
 }
 

@@ -19,6 +19,7 @@
 
 #include "control/config.hpp"
 #include "control/config_yaml.hpp"
+#include "control/names.hpp"
 
 namespace sluice::config_detail {
 
@@ -43,11 +44,7 @@ inline constexpr std::pair<std::string_view, DataplaneMode> kModes[] = {
     {"pipeline", DataplaneMode::pipeline},
 };
 
-// A Linux interface name: 1 to 15 characters from A-Z a-z 0-9 _ = + . -,
-// neither "." nor "..".
-bool valid_interface_name(std::string_view name);
-// 1 to 64 printable ASCII characters, no space at either end.
-bool valid_peer_name(std::string_view name);
+// valid_interface_name() and valid_peer_name() are in control/names.hpp.
 // A PCI address, a DPDK vdev with its arguments, or a kernel interface name.
 std::optional<DeviceKind> device_kind(std::string_view device);
 

@@ -34,6 +34,7 @@
 #include <variant>
 #include <vector>
 
+#include "control/names.hpp"         // sluice::valid_peer_name
 #include "dataplane/ip_prefix.hpp"  // sluice::IpAddress, sluice::IpPrefix
 #include "dataplane/keypair.hpp"    // sluice::Key, sluice::secure_wipe
 
@@ -53,7 +54,7 @@ inline constexpr uint32_t kMaxResponsePayload = 16 * 1024 * 1024;
 
 // Per-field limits the decoder enforces (docs/control-protocol.md lists them).
 inline constexpr size_t kMaxText = 4096;     // any string, in bytes
-inline constexpr size_t kMaxPeerName = 64;   // as in the configuration file
+inline constexpr size_t kMaxPeerName = kMaxPeerNameLength;  // as in the configuration
 inline constexpr size_t kMaxShortText = 64;  // names of interfaces, drivers, roles, reasons
 inline constexpr size_t kMaxPeers = 65536;   // per show reply
 inline constexpr size_t kMaxAllowedIps = 65536;
@@ -256,8 +257,8 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text,
                                                   std::string* why_not = nullptr);
 
 // The configuration file's rule for peer names: 1 to 64 printable ASCII
-// characters, no space at either end.
-bool valid_peer_name(std::string_view name) noexcept;
+// characters, no space at either end (control/names.hpp).
+using sluice::valid_peer_name;
 
 // ---- Requests -------------------------------------------------------------------------
 

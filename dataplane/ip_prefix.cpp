@@ -110,4 +110,36 @@ std::optional<IpPrefix> parse_ip_prefix(std::string_view text) {
     return p;
 }
 
+std::optional<HostPort> split_host_port(std::string_view text, std::string* why_not) {
+    auto refuse = [why_not](const char* why) -> std::optional<HostPort> {
+        if (why_not) *why_not = why;
+        return std::nullopt;
+    };
+    if (!text.empty() && text.front() == '[') {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos) return refuse("no ']' after the IPv6 address");
+        if (close + 1 >= text.size() || text[close + 1] != ':')
+            return refuse("no ':port' after the ']'");
+        return HostPort{text.substr(1, close - 1), text.substr(close + 2), true};
+    }
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return refuse("no ':port' at the end");
+    const std::string_view host = text.substr(0, colon);
+    if (host.find(':') != std::string_view::npos)
+        return refuse("an IPv6 endpoint needs brackets: [2001:db8::1]:51820");
+    return HostPort{host, text.substr(colon + 1), false};
+}
+
+std::optional<uint16_t> parse_port(std::string_view text) {
+    if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0'))
+        return std::nullopt;
+    unsigned value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) return std::nullopt;
+    return static_cast<uint16_t>(value);
+}
+
 }  // namespace sluice

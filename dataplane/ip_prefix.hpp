@@ -83,4 +83,24 @@ struct IpPrefix {
 // AllowedIps::insert, callers that want to warn can check is_masked().
 [[nodiscard]] std::optional<IpPrefix> parse_ip_prefix(std::string_view text);
 
+// ---- Socket addresses --------------------------------------------------------
+// "host:port" and "[host]:port", the shape every endpoint is written in, cut
+// at the port's colon. The configuration (which also takes host names) and
+// sluicectl (addresses only) each check the host their own way, and both read
+// the port with parse_port().
+struct HostPort {
+    std::string_view host;
+    std::string_view port;
+    bool bracketed = false;  // "[...]:port": the host is meant to be IPv6
+};
+
+// nullopt with the reason in *why_not (when given): "no ']' after the IPv6
+// address", "no ':port' after the ']'", "no ':port' at the end" or "an IPv6
+// endpoint needs brackets: [2001:db8::1]:51820". The host may be empty.
+[[nodiscard]] std::optional<HostPort> split_host_port(std::string_view text,
+                                                      std::string* why_not = nullptr);
+
+// A UDP port: plain decimal without sign or leading zeros, 1..65535.
+[[nodiscard]] std::optional<uint16_t> parse_port(std::string_view text);
+
 }  // namespace sluice

@@ -1,0 +1,254 @@
+// What sluicectl prints for a reply with --json: one line of JSON per reply
+// or per `stats --watch` period.
+#include <cstdio>
+
+#include "control/key_encoding.hpp"
+#include "control/sluicectl_args.hpp"
+#include "control/sluicectl_rates.hpp"
+
+namespace sluice::sluicectl {
+
+// ---- JSON -----------------------------------------------------------------------------
+
+namespace {
+
+// A small JSON writer: commas and quoting are its business, the shape is the
+// caller's. Strings pass through ctl::one_line first, so even a value built
+// by hand (not decoded) cannot produce a control character or broken UTF-8.
+class JsonWriter {
+public:
+    JsonWriter& begin_object() { return open('{'); }
+    JsonWriter& end_object() { return close('}'); }
+    JsonWriter& begin_array() { return open('['); }
+    JsonWriter& end_array() { return close(']'); }
+
+    JsonWriter& key(std::string_view k) {
+        separate();
+        quote(k);
+        out_ += ':';
+        after_key_ = true;
+        return *this;
+    }
+    JsonWriter& str(std::string_view v) {
+        separate();
+        quote(v);
+        return *this;
+    }
+    JsonWriter& num(uint64_t v) {
+        separate();
+        out_ += std::to_string(v);
+        return *this;
+    }
+    JsonWriter& flag(bool v) {
+        separate();
+        out_ += v ? "true" : "false";
+        return *this;
+    }
+    JsonWriter& null() {
+        separate();
+        out_ += "null";
+        return *this;
+    }
+
+    JsonWriter& str(std::string_view k, std::string_view v) { return key(k).str(v); }
+    JsonWriter& num(std::string_view k, uint64_t v) { return key(k).num(v); }
+    JsonWriter& flag(std::string_view k, bool v) { return key(k).flag(v); }
+    JsonWriter& prefixes(std::string_view k, const std::vector<IpPrefix>& list) {
+        key(k).begin_array();
+        for (const IpPrefix& p : list) str(p.to_string());
+        return end_array();
+    }
+
+    std::string line() { return out_ + "\n"; }
+
+private:
+    JsonWriter& open(char c) {
+        separate();
+        out_ += c;
+        first_.push_back(true);
+        return *this;
+    }
+    JsonWriter& close(char c) {
+        out_ += c;
+        first_.pop_back();
+        return *this;
+    }
+    void separate() {
+        if (after_key_) {
+            after_key_ = false;
+            return;
+        }
+        if (!first_.empty()) {
+            if (!first_.back()) out_ += ',';
+            first_.back() = false;
+        }
+    }
+    void quote(std::string_view s) {
+        out_ += '"';
+        for (const char c : ctl::one_line(s, s.size())) {
+            if (c == '"' || c == '\\') out_ += '\\';
+            out_ += c;
+        }
+        out_ += '"';
+    }
+
+    std::string out_;
+    std::vector<bool> first_;
+    bool after_key_ = false;
+};
+
+void counters_json(JsonWriter& w, const ctl::PortCounters& c) {
+    w.num("rx_packets", c.rx_packets).num("rx_bytes", c.rx_bytes).num("rx_missed", c.rx_missed);
+    w.num("rx_errors", c.rx_errors).num("tx_packets", c.tx_packets).num("tx_bytes", c.tx_bytes);
+    w.num("tx_errors", c.tx_errors);
+}
+
+void counters_json(JsonWriter& w, const ctl::LcoreCounters& c) {
+    w.num("rx_packets", c.rx_packets).num("rx_bytes", c.rx_bytes);
+    w.num("tx_packets", c.tx_packets).num("tx_bytes", c.tx_bytes).num("dropped", c.dropped);
+}
+
+void rates_json(JsonWriter& w, const std::optional<Rates>& r) {
+    w.key("rates");
+    if (!r) {
+        w.null();
+        return;
+    }
+    w.begin_object().num("rx_pps", r->rx_pps).num("rx_bps", r->rx_bps);
+    w.num("tx_pps", r->tx_pps).num("tx_bps", r->tx_bps).end_object();
+}
+
+void json_of(JsonWriter& w, const ctl::VersionResponse& r) {
+    w.key("sluicectl").begin_object().str("version", SLUICE_VERSION);
+    w.num("protocol", ctl::kProtocolVersion).end_object();
+    w.key("sluiced").begin_object().str("version", r.daemon_version).num("protocol", r.protocol);
+    w.str("interface", r.interface).str("driver", r.driver).num("uptime_s", r.uptime_s);
+    w.end_object();
+}
+
+void json_of(JsonWriter& w, const ctl::ShowResponse& r) {
+    const ctl::InterfaceInfo& i = r.interface;
+    w.key("interface").begin_object().str("name", i.name);
+    w.str("public_key", key_to_base64(i.public_key)).num("listen_port", i.listen_port);
+    w.str("driver", i.driver).num("mtu", i.mtu).prefixes("addresses", i.addresses).end_object();
+    w.key("peers").begin_array();
+    for (const ctl::PeerInfo& p : r.peers) {
+        w.begin_object().str("public_key", key_to_base64(p.public_key));
+        w.key("name");
+        p.name.empty() ? w.null() : w.str(p.name);
+        w.flag("preshared_key", p.has_preshared_key).key("endpoint");
+        p.endpoint ? w.str(p.endpoint->to_string()) : w.null();
+        w.prefixes("allowed_ips", p.allowed_ips).key("latest_handshake_age_ms");
+        p.handshake_age_ms ? w.num(*p.handshake_age_ms) : w.null();
+        w.num("persistent_keepalive", p.persistent_keepalive);
+        w.num("rx_bytes", p.rx_bytes).num("tx_bytes", p.tx_bytes);
+        w.key("keypairs").begin_array();
+        for (const ctl::KeypairInfo& k : p.keypairs) {
+            w.begin_object().str("slot", ctl::slot_name(k.slot));
+            w.num("local_index", k.local_index).num("remote_index", k.remote_index);
+            w.num("age_ms", k.age_ms).flag("we_initiated", k.we_initiated);
+            w.num("messages_sent", k.messages_sent).end_object();
+        }
+        w.end_array().end_object();
+    }
+    w.end_array();
+}
+
+void json_of(JsonWriter& w, const ctl::LcoresResponse& r) {
+    w.key("lcores").begin_array();
+    for (const ctl::LcoreInfo& l : r.lcores) {
+        w.begin_object().num("lcore_id", l.lcore_id).str("role", l.role);
+        counters_json(w, l.counters);
+        w.num("busy_cycles", l.busy_cycles).num("total_cycles", l.total_cycles).end_object();
+    }
+    w.end_array();
+}
+
+void json_of(JsonWriter& w, const ctl::PortsResponse& r) {
+    w.key("ports").begin_array();
+    for (const ctl::PortInfo& p : r.ports) {
+        w.begin_object().num("port_id", p.port_id).str("name", p.name).str("driver", p.driver);
+        w.str("device", p.device).flag("link_up", p.link_up).num("speed_mbps", p.speed_mbps);
+        w.num("mtu", p.mtu).num("rx_queues", p.rx_queues).num("tx_queues", p.tx_queues);
+        counters_json(w, p.counters);
+        w.end_object();
+    }
+    w.end_array();
+}
+
+void json_of(JsonWriter& w, const ctl::DropsResponse& r) {
+    w.key("lcore_ids").begin_array();
+    for (const uint32_t id : r.lcore_ids) w.num(id);
+    w.end_array().key("drops").begin_array();
+    for (const ctl::DropRow& row : r.rows) {
+        uint64_t total = 0;
+        for (const uint64_t n : row.per_lcore) total += n;
+        w.begin_object().str("reason", row.reason).num("total", total);
+        w.key("per_lcore").begin_array();
+        for (const uint64_t n : row.per_lcore) w.num(n);
+        w.end_array().end_object();
+    }
+    w.end_array();
+}
+
+void stats_json(JsonWriter& w, const ctl::StatsResponse* previous, const ctl::StatsResponse& r) {
+    w.num("timestamp_ns", r.timestamp_ns).key("interval_ns");
+    if (previous)
+        w.num(elapsed_ns(*previous, r));
+    else
+        w.null();
+    w.key("ports").begin_array();
+    for (const ctl::PortStats& p : r.ports) {
+        w.begin_object().num("port_id", p.port_id).str("name", p.name);
+        counters_json(w, p.counters);
+        rates_json(w, previous ? port_rates(*previous, r, p.port_id) : std::nullopt);
+        w.end_object();
+    }
+    w.end_array().key("lcores").begin_array();
+    for (const ctl::LcoreStats& l : r.lcores) {
+        w.begin_object().num("lcore_id", l.lcore_id);
+        counters_json(w, l.counters);
+        rates_json(w, previous ? lcore_rates(*previous, r, l.lcore_id) : std::nullopt);
+        w.end_object();
+    }
+    w.end_array();
+}
+
+void json_of(JsonWriter& w, const ctl::StatsResponse& r) {
+    stats_json(w, nullptr, r);
+}
+
+void json_of(JsonWriter&, const ctl::PeerAddResponse&) {}
+
+void json_of(JsonWriter& w, const ctl::PeerRemoveResponse& r) {
+    w.str("removed", key_to_base64(r.public_key)).key("name");
+    r.name.empty() ? w.null() : w.str(r.name);
+}
+
+void json_of(JsonWriter& w, const ctl::ReloadResponse& r) {
+    w.num("peers_added", r.peers_added).num("peers_removed", r.peers_removed);
+    w.num("peers_changed", r.peers_changed).key("warnings").begin_array();
+    for (const std::string& warning : r.warnings) w.str(warning);
+    w.end_array();
+}
+
+}  // namespace
+
+std::string render_json(const ctl::Response& response) {
+    JsonWriter w;
+    w.begin_object();
+    std::visit([&w](const auto& r) { json_of(w, r); }, response);
+    w.end_object();
+    return w.line();
+}
+
+std::string render_stats_json(const ctl::StatsResponse* previous,
+                              const ctl::StatsResponse& current) {
+    JsonWriter w;
+    w.begin_object();
+    stats_json(w, previous, current);
+    w.end_object();
+    return w.line();
+}
+
+}  // namespace sluice::sluicectl
