@@ -73,6 +73,9 @@ private:
     ControlConfig control_section(const YNode* n, const std::string& path,
                                   const std::string& name) const;
     void check_ports(const MapView& dataplane, DataplaneConfig& dp) const;
+    // A secret comes inline or from a file, never both.
+    void refuse_both(const MapView& map, const std::string& inline_key,
+                     const std::string& file_key) const;
 };
 
 // ---- Sections -------------------------------------------------------------------------------
@@ -92,11 +95,7 @@ InterfaceConfig Checker::interface_section(const YNode& n, const std::string& pa
 
     const YNode* inline_key = map.find("private_key");
     const YNode* key_file = map.find("private_key_file");
-    if (inline_key && key_file)
-        expected(*map.find_key("private_key_file"), map.path_of("private_key_file"),
-                 "either private_key or private_key_file",
-                 "both (private_key is on line " +
-                     std::to_string(map.find_key("private_key")->line) + ")");
+    refuse_both(map, "private_key", "private_key_file");
     if (inline_key) {
         out.private_key = key(*inline_key, map.path_of("private_key"), "private key");
     } else if (key_file) {
@@ -212,6 +211,15 @@ DataplaneConfig Checker::dataplane_section(const YNode& n, const std::string& pa
     return out;
 }
 
+void Checker::refuse_both(const MapView& map, const std::string& inline_key,
+                          const std::string& file_key) const {
+    if (!map.find(inline_key) || !map.find(file_key)) return;
+    expected(*map.find_key(file_key), map.path_of(file_key),
+             "either " + inline_key + " or " + file_key,
+             "both (" + inline_key + " is on line " +
+                 std::to_string(map.find_key(inline_key)->line) + ")");
+}
+
 void Checker::check_ports(const MapView& dataplane, DataplaneConfig& dp) const {
     const YNode* ports_node = dataplane.find("ports");
     const std::string ports_path = dataplane.path_of("ports");
@@ -294,11 +302,7 @@ PeerConfig Checker::peer(const YNode& n, const std::string& path) const {
 
     const YNode* psk = map.find("preshared_key");
     const YNode* psk_file = map.find("preshared_key_file");
-    if (psk && psk_file)
-        expected(*map.find_key("preshared_key_file"), map.path_of("preshared_key_file"),
-                 "either preshared_key or preshared_key_file",
-                 "both (preshared_key is on line " +
-                     std::to_string(map.find_key("preshared_key")->line) + ")");
+    refuse_both(map, "preshared_key", "preshared_key_file");
     if (psk) out.preshared_key = key(*psk, map.path_of("preshared_key"), "preshared key");
     if (psk_file)
         out.preshared_key = key_from_file(*psk_file, map.path_of("preshared_key_file"),
