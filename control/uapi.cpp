@@ -53,33 +53,19 @@ std::string SocketEndpoint::to_string() const {
 }
 
 std::optional<SocketEndpoint> parse_socket_endpoint(std::string_view text) {
-    std::string_view host, port;
-    SocketEndpoint e;
-    if (!text.empty() && text.front() == '[') {
-        const size_t close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            return std::nullopt;
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-        // Brackets hold IPv6 only ("[1.2.3.4]:5" is refused by Go too); a
-        // '%' zone id fails here as well, since inet_pton refuses it.
-        const auto a = parse_ip_address(host);
-        if (!a || a->family != IpFamily::v6) return std::nullopt;
-        e.address = *a;
-    } else {
-        const size_t colon = text.rfind(':');
-        if (colon == std::string_view::npos) return std::nullopt;
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-        // Without brackets only IPv4: "::1:51820" would be ambiguous.
-        const auto a = parse_ip_address(host);
-        if (!a || a->family != IpFamily::v4) return std::nullopt;
-        e.address = *a;
-    }
-    const auto p = parse_decimal(port, UINT16_MAX);
-    if (!p) return std::nullopt;
-    e.port = static_cast<uint16_t>(*p);
-    return e;
+    const auto split = split_host_port(text);
+    if (!split) return std::nullopt;
+    // Brackets hold IPv6 only ("[1.2.3.4]:5" is refused by Go too), and
+    // without brackets only IPv4 ("::1:51820" would be ambiguous). A '%' zone
+    // id fails too, since inet_pton refuses it.
+    const auto address = parse_ip_address(split->host);
+    const IpFamily wanted = split->bracketed ? IpFamily::v6 : IpFamily::v4;
+    if (!address || address->family != wanted) return std::nullopt;
+    // The port as wireguard-go reads it (0 and leading zeros included), not
+    // parse_port()'s stricter configuration rule.
+    const auto port = parse_decimal(split->port, UINT16_MAX);
+    if (!port) return std::nullopt;
+    return SocketEndpoint{*address, static_cast<uint16_t>(*port)};
 }
 
 // ---- RequestReader ----------------------------------------------------------------
