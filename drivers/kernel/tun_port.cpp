@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "drivers/kernel/netlink.hpp"
+#include "drivers/mbuf_alloc.hpp"
 
 namespace sluice {
 namespace {
@@ -85,16 +86,6 @@ std::string attach_error(const std::string& name, int error, bool existed) {
             break;
     }
     return "TUN " + name + ": " + why + ": " + std::strerror(error);
-}
-
-// All n when the pool has them, else the largest power-of-two fraction it
-// can give: rte_pktmbuf_alloc_bulk is all-or-nothing, and a pool with three
-// mbufs left should still let three packets in.
-uint16_t alloc_mbufs(rte_mempool* pool, rte_mbuf** pkts, uint16_t n) noexcept {
-    for (uint16_t want = n; want > 0; want /= 2) {
-        if (rte_pktmbuf_alloc_bulk(pool, pkts, want) == 0) return want;
-    }
-    return 0;
 }
 
 bool packet_waiting(int fd) noexcept {
@@ -233,7 +224,7 @@ std::string TunPort::describe() const {
 uint16_t TunPort::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
     if (q >= queue_count_ || n == 0) return 0;
     Queue& queue = queues_[q];
-    const uint16_t have = alloc_mbufs(pool_, pkts, n);
+    const uint16_t have = alloc_mbufs_up_to(pool_, pkts, n);
 
     uint16_t got = 0;
     uint64_t bytes = 0;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <utility>
 
+#include "drivers/mbuf_alloc.hpp"
 #include "drivers/mbuf_endpoint.hpp"
 
 #ifndef SOL_UDP
@@ -207,15 +208,6 @@ socklen_t to_sockaddr(const MbufEndpoint& ep, Reach reach, SockAddr* a) noexcept
 
 // ---- Receive -------------------------------------------------------------------
 
-// Takes up to `want` mbufs, halving the bulk while the pool cannot give it,
-// so a pool running low still delivers what it can.
-uint16_t alloc_up_to(rte_mempool* pool, rte_mbuf** mbufs, uint16_t want) noexcept {
-    for (uint16_t n = want; n > 0; n /= 2) {
-        if (rte_pktmbuf_alloc_bulk(pool, mbufs, n) == 0) return n;
-    }
-    return 0;
-}
-
 bool datagram_waiting(int fd) noexcept {
     char byte;
     return ::recv(fd, &byte, 0, MSG_PEEK | MSG_DONTWAIT) >= 0;
@@ -252,7 +244,7 @@ void drop_truncated(UdpQueue& q, rte_mbuf* m, uint32_t datagrams) noexcept {
 // Stage 2, 3 and 5: one recvmmsg into fresh mbufs. Leaves the messages in
 // [0, rx_count) for deliver_received().
 void receive(UdpQueue& q, uint16_t want) noexcept {
-    const uint16_t got = alloc_up_to(q.pool, q.rx_mbufs.data(), want);
+    const uint16_t got = alloc_mbufs_up_to(q.pool, q.rx_mbufs.data(), want);
     int received = 0;
     if (got > 0) {
         for (uint16_t i = 0; i < got; ++i) {
@@ -344,8 +336,8 @@ uint16_t deliver_received(UdpQueue& q, rte_mbuf** pkts, uint16_t n) noexcept {
         // The rest of a GRO read, copied out of the slot.
         const uint32_t seg = q.rx_split_size;
         const uint32_t left = (len - q.rx_split_offset + seg - 1) / seg;
-        const uint16_t got = alloc_up_to(q.pool, pkts + out,
-                                         static_cast<uint16_t>(std::min<uint32_t>(n - out, left)));
+        const uint16_t got = alloc_mbufs_up_to(
+            q.pool, pkts + out, static_cast<uint16_t>(std::min<uint32_t>(n - out, left)));
         if (got == 0) {
             q.stats.port.rx_no_mbuf++;
             break;
