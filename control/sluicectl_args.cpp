@@ -21,6 +21,7 @@
 
 #include "control/key_encoding.hpp"
 #include "control/names.hpp"
+#include "dataplane/decimal.hpp"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -90,15 +91,6 @@ std::string did_you_mean(std::string_view word, const Names& names) {
 bool all_digits(std::string_view s) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Plain decimal without sign or leading zeros, at most `max`.
-std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max) {
-    if (!all_digits(s) || s.size() > 19 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-    uint64_t v = 0;
-    for (const char c : s) v = v * 10 + static_cast<uint64_t>(c - '0');
-    if (v > max) return std::nullopt;
-    return v;
 }
 
 // Seconds with up to three decimals ("1", "0.5", "2.125") as milliseconds.

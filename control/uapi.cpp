@@ -7,25 +7,11 @@
 #include <utility>
 
 #include "control/key_encoding.hpp"
+#include "dataplane/decimal.hpp"
 
 namespace sluice::uapi {
 
 namespace {
-
-// Go's strconv.ParseUint(text, 10, bits), which wireguard-go uses for every
-// number: one or more ASCII digits (leading zeros allowed), no sign, no
-// spaces, at most `max`.
-std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t max) {
-    if (text.empty()) return std::nullopt;
-    uint64_t value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        const auto digit = static_cast<uint64_t>(c - '0');
-        if (digit > max || value > (max - digit) / 10) return std::nullopt;  // > max
-        value = value * 10 + digit;
-    }
-    return value;
-}
 
 // Strict prefix parsing for allowed_ip: netip.ParsePrefix requires the
 // "/length" (parse_ip_prefix would take a bare address as /32 or /128).
@@ -63,7 +49,7 @@ std::optional<SocketEndpoint> parse_socket_endpoint(std::string_view text) {
     if (!address || address->family != wanted) return std::nullopt;
     // The port as wireguard-go reads it (0 and leading zeros included), not
     // parse_port()'s stricter configuration rule.
-    const auto port = parse_decimal(split->port, UINT16_MAX);
+    const auto port = parse_decimal(split->port, UINT16_MAX, LeadingZeros::allow);
     if (!port) return std::nullopt;
     return SocketEndpoint{*address, static_cast<uint16_t>(*port)};
 }
@@ -225,7 +211,7 @@ private:
 
     template <typename T>
     Error decimal(std::string_view value, std::optional<T>& out, std::string_view expected) const {
-        const auto v = parse_decimal(value, std::numeric_limits<T>::max());
+        const auto v = parse_decimal(value, std::numeric_limits<T>::max(), LeadingZeros::allow);
         if (!v) return error(EINVAL, expected);
         out = static_cast<T>(*v);
         return {};

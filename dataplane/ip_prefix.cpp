@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/decimal.hpp"
+
 namespace sluice {
 
 // ---- IpAddress ---------------------------------------------------------------
@@ -131,15 +133,9 @@ std::optional<HostPort> split_host_port(std::string_view text, std::string* why_
 }
 
 std::optional<uint16_t> parse_port(std::string_view text) {
-    if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0'))
-        return std::nullopt;
-    unsigned value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value == 0 || value > 65535) return std::nullopt;
-    return static_cast<uint16_t>(value);
+    const auto value = parse_decimal(text, 65535);
+    if (!value || *value == 0) return std::nullopt;
+    return static_cast<uint16_t>(*value);
 }
 
 }  // namespace sluice
