@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dataplane/index_table.hpp"  // getrandom_u32
+#include "control/crypto.hpp"
 
 namespace sluice {
 
@@ -72,8 +72,9 @@ int64_t credit_at(int64_t credit, int64_t last, int64_t now) noexcept {
 }
 
 SipHashKey random_key() {
-    auto draw64 = [] { return (uint64_t{getrandom_u32()} << 32) | getrandom_u32(); };
-    return {draw64(), draw64()};
+    SipHashKey key;
+    crypto::random_bytes(reinterpret_cast<uint8_t*>(&key), sizeof key);
+    return key;
 }
 
 }  // namespace
