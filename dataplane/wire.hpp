@@ -125,7 +125,7 @@ inline constexpr unsigned kReplayWindowBits = 8192;
 inline constexpr unsigned kReplayWordBits = 64;
 inline constexpr unsigned kReplayWindowUsable = kReplayWindowBits - kReplayWordBits;
 
-// Load: a handshake queue deeper than this means "under load" (cookies on).
+// Load: a handshake queue this deep or deeper means "under load" (cookies on).
 inline constexpr unsigned kMaxQueuedHandshakes = 4096;
 inline constexpr unsigned kUnderLoadQueueThreshold = kMaxQueuedHandshakes / 8;
 inline constexpr seconds kUnderLoadAfterTime{1};
