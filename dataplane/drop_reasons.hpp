@@ -31,7 +31,11 @@ namespace sluice {
     X(no_capacity, "buffer too small for header, padding and tag")                     \
     X(source_not_allowed, "inner source address outside the peer's allowed IPs")       \
     X(no_route, "inner destination matches no peer's allowed IPs")                     \
-    X(no_key, "peer has no current keypair to send with")
+    X(no_key, "peer has no current keypair to send with")                              \
+    X(no_endpoint, "peer has no known endpoint to send to")                           \
+    X(not_ip, "packet from the LAN is not an IPv4/IPv6 packet")                        \
+    X(ring_full, "the ring to the control thread was full")                            \
+    X(wrong_lcore, "keypair's receive side belongs to another lcore")
 
 enum class DropReason : uint8_t {
 #define SLUICE_DROP_REASON_ENUM(name, description) name,

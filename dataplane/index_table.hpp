@@ -103,6 +103,20 @@ public:
         return std::nullopt;
     }
 
+    // Stores `value` under an index chosen elsewhere: a published copy keyed
+    // by the indices the control plane's own table handed out. false (and
+    // nothing stored) for index 0, an index already present, or a full table.
+    bool insert_at(Index index, Value value) {
+        if (index == kEmpty || size_ >= max_entries_ || contains(index)) return false;
+        if ((size_ + 1) * 2 > slots_.size()) grow();
+        size_t i = home(index);
+        while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
+        slots_[i].index = index;
+        slots_[i].value = std::move(value);
+        ++size_;
+        return true;
+    }
+
     // Removes the entry; returns whether it was there.
     bool remove(Index index) noexcept {
         const size_t found = find(index);

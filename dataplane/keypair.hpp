@@ -37,6 +37,9 @@ struct Keypair {
     // when several lcores send on one keypair.
     std::atomic<uint64_t> send_counter{0};
 
+    // The lcore that owns the receive side: -1 until the first lcore to
+    // receive on the keypair claims it (compare-and-swap); fixed from then on.
+    std::atomic<int32_t> rx_owner{-1};
     // Owner lcore of the receive side: reads and writes; nobody else touches it.
     ReplayWindow replay;
 

@@ -304,3 +304,27 @@ TEST(IndexTable, KernelSourceLooksRandom) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(IndexTable, InsertAtKeepsTheGivenIndex) {
+    IndexTable<int> t(8);
+    EXPECT_TRUE(t.insert_at(0xdeadbeef, 1));
+    EXPECT_TRUE(t.insert_at(7, 2));
+    EXPECT_FALSE(t.insert_at(7, 3)) << "an index already present";
+    EXPECT_FALSE(t.insert_at(0, 4)) << "0 marks empty slots";
+    ASSERT_NE(t.lookup(0xdeadbeef), nullptr);
+    EXPECT_EQ(*t.lookup(0xdeadbeef), 1);
+    EXPECT_EQ(*t.lookup(7), 2);
+    EXPECT_EQ(t.size(), 2u);
+    // Growth past the first array keeps every entry; the cap holds.
+    for (uint32_t i = 100; i < 106; ++i) EXPECT_TRUE(t.insert_at(i, static_cast<int>(i)));
+    EXPECT_FALSE(t.insert_at(200, 0)) << "max_entries reached";
+    for (uint32_t i = 100; i < 106; ++i) EXPECT_EQ(*t.lookup(i), static_cast<int>(i));
+    EXPECT_TRUE(t.remove(7));
+    EXPECT_TRUE(t.insert_at(200, 9));
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,443 @@
+#include "dataplane/lcore.hpp"
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/wire.hpp"
+
+namespace sluice {
+
+namespace {
+
+int64_t monotonic_ns() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+uint32_t read_le32(const uint8_t* p) noexcept {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;  // wire.hpp: little-endian hosts only
+}
+
+// The inner packet's source (from = true) or destination address, or nullopt
+// for something that is not a plausible IPv4/IPv6 header.
+bool inner_address(const uint8_t* p, uint32_t len, bool source, IpFamily* family,
+                   const uint8_t** addr) noexcept {
+    if (len < 1) return false;
+    const unsigned version = p[0] >> 4;
+    if (version == 4 && len >= 20) {
+        *family = IpFamily::v4;
+        *addr = p + (source ? 12 : 16);
+        return true;
+    }
+    if (version == 6 && len >= 40) {
+        *family = IpFamily::v6;
+        *addr = p + (source ? 8 : 24);
+        return true;
+    }
+    return false;
+}
+
+// May the packet path encrypt with this keypair now? Past the age or message
+// limit only a new handshake helps; the control thread will have started one.
+bool sendable(const Keypair& kp, int64_t now) noexcept {
+    const int64_t reject_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(wire::kRejectAfterTime).count();
+    return now - kp.birth_ns < reject_ns &&
+           kp.send_counter.load(std::memory_order_relaxed) < wire::kRejectAfterMessages;
+}
+
+}  // namespace
+
+Lcore::~Lcore() {
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+bool Lcore::init(std::string* error) {
+    cfg_.burst = std::clamp<uint16_t>(cfg_.burst, 1, kMaxBurst);
+    wan_tx_.reserve(2 * kMaxBurst);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (wake_fd_ < 0 || epoll_fd_ < 0) {
+        if (error) *error = "lcore " + std::to_string(cfg_.lcore_id) + ": " + strerror(errno);
+        return false;
+    }
+    const int fds[] = {wake_fd_, cfg_.wan->wait_fd(cfg_.index), cfg_.lan->wait_fd(cfg_.index)};
+    for (int fd : fds) {
+        if (fd < 0) continue;  // a port that can only be polled
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            if (error)
+                *error = "lcore " + std::to_string(cfg_.lcore_id) + ": epoll: " + strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+void Lcore::wake() const noexcept {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Lcore::run() {
+    Rcu& rcu = *cfg_.rcu;
+    rcu.register_thread(cfg_.index);
+    rcu.online(cfg_.index);
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t idle_limit = hz / 1'000'000 * cfg_.busy_poll_us;
+    uint64_t start = rte_rdtsc();
+    uint64_t last_work = start;
+    while (!cfg_.stop->load(std::memory_order_acquire)) {
+        rcu.quiescent(cfg_.index);
+        const Snapshot* snap = cfg_.snapshot->load(std::memory_order_acquire);
+        const uint64_t t0 = rte_rdtsc();
+        const bool worked = iteration(*snap, monotonic_ns());
+        const uint64_t t1 = rte_rdtsc();
+        counters_.total_cycles = t1 - start;
+        if (worked) {
+            counters_.busy_cycles += t1 - t0;
+            last_work = t1;
+        } else if (t1 - last_work >= idle_limit) {
+            sleep();
+            last_work = rte_rdtsc();
+        }
+    }
+    rcu.unregister_thread(cfg_.index);
+}
+
+void Lcore::sleep() {
+    const uint16_t q = cfg_.index;
+    if (cfg_.wan->rx_pending(q) || cfg_.lan->rx_pending(q) || rte_ring_count(cfg_.commands) > 0)
+        return;
+    ++counters_.sleeps;
+    cfg_.rcu->offline(cfg_.index);
+    epoll_event evs[4];
+    // A bounded sleep, so a stop request is seen even if its wake-up is lost.
+    const int n = epoll_wait(epoll_fd_, evs, 4, 200);
+    for (int i = 0; i < n; ++i) {
+        if (evs[i].data.fd == wake_fd_) {
+            uint64_t value;
+            [[maybe_unused]] ssize_t r = read(wake_fd_, &value, sizeof value);
+        }
+    }
+    cfg_.rcu->online(cfg_.index);
+}
+
+bool Lcore::post(const Event& event) {
+    if (rte_ring_sp_enqueue_elem(cfg_.events, const_cast<Event*>(&event), sizeof(Event)) != 0) {
+        ++counters_.transport.dropped(DropReason::ring_full);
+        return false;
+    }
+    posted_ = true;
+    return true;
+}
+
+bool Lcore::iteration(const Snapshot& snap, int64_t now) {
+    posted_ = false;
+    uint16_t moved = receive_wan(snap, now);
+    moved += receive_lan(snap, now);
+    moved += take_commands(snap, now);
+    flush_wan();
+    if (posted_) {
+        const uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = write(cfg_.control_wake_fd, &one, sizeof one);
+    }
+    return moved > 0;
+}
+
+void Lcore::flush_wan() {
+    size_t done = 0;
+    while (done < wan_tx_.size()) {
+        const auto n = static_cast<uint16_t>(std::min<size_t>(wan_tx_.size() - done, kMaxBurst));
+        cfg_.wan->tx_burst(cfg_.index, wan_tx_.data() + done, n);  // takes all n
+        done += n;
+    }
+    wan_tx_.clear();
+}
+
+uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
+    rte_mbuf* pkts[kMaxBurst];
+    const uint16_t n = cfg_.wan->rx_burst(cfg_.index, pkts, cfg_.burst);
+    if (n == 0) return 0;
+    counters_.wan_rx_packets += n;
+
+    // Stage 2-3: classify; transport messages go into one decrypt batch.
+    rte_mbuf* batch[kMaxBurst];
+    TransportPacket tps[kMaxBurst];
+    Keypair* keypairs[kMaxBurst];
+    uint32_t positions[kMaxBurst];
+    uint16_t k = 0;
+    auto& tc = counters_.transport;
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        counters_.wan_rx_bytes += rte_pktmbuf_pkt_len(m);
+        if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < 1) {
+            ++tc.dropped(DropReason::too_short);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        auto* p = rte_pktmbuf_mtod(m, uint8_t*);
+        const uint32_t len = rte_pktmbuf_data_len(m);
+        const uint8_t type = p[0];
+        if (type == static_cast<uint8_t>(wire::MessageType::transport_data)) {
+            Keypair* kp = nullptr;
+            uint32_t pos = UINT32_MAX;
+            if (len >= 8) {
+                if (const IndexRef* ref = snap.by_index.lookup(read_le32(p + 4))) {
+                    kp = ref->keypair;
+                    pos = ref->peer;
+                }
+            }
+            if (kp != nullptr) {
+                int32_t owner = kp->rx_owner.load(std::memory_order_relaxed);
+                const auto me = static_cast<int32_t>(cfg_.index);
+                if (owner < 0 && kp->rx_owner.compare_exchange_strong(owner, me)) owner = me;
+                if (owner != me) {
+                    ++tc.dropped(DropReason::wrong_lcore);
+                    rte_pktmbuf_free(m);
+                    continue;
+                }
+            }
+            batch[k] = m;
+            tps[k] = TransportPacket{p, len, len};
+            keypairs[k] = kp;
+            positions[k] = pos;
+            ++k;
+        } else if (type >= 1 && type <= 3) {
+            ++counters_.handshake_messages;
+            Event ev;
+            ev.kind = Event::Kind::handshake_message;
+            ev.m = m;
+            if (!post(ev)) rte_pktmbuf_free(m);
+        } else {
+            ++tc.dropped(DropReason::bad_type);
+            rte_pktmbuf_free(m);
+        }
+    }
+    if (k == 0) return n;
+
+    // Stage 4.
+    PacketResult results[kMaxBurst];
+    decrypt_burst(keypairs, tps, k, now, results, tc);
+
+    // Stages 5-7.
+    rte_mbuf* lan_tx[kMaxBurst];
+    uint16_t out = 0;
+    uint32_t last_confirmed = 0;
+    uint32_t last_roamed = UINT32_MAX;
+    for (uint16_t i = 0; i < k; ++i) {
+        rte_mbuf* m = batch[i];
+        const PacketResult& r = results[i];
+        if (r.authenticated && positions[i] < snap.peers.size()) {
+            const PeerView& peer = snap.peers[positions[i]];
+            PeerShared& shared = *peer.shared;
+            PeerShared::raise(shared.last_rx_authenticated_ns, now);
+            if (r.verdict == Verdict::deliver) PeerShared::raise(shared.last_rx_data_ns, now);
+            shared.rx_bytes.fetch_add(tps[i].len, std::memory_order_relaxed);
+            shared.rx_packets.fetch_add(1, std::memory_order_relaxed);
+            if (keypairs[i] == peer.next && keypairs[i]->local_index != last_confirmed) {
+                last_confirmed = keypairs[i]->local_index;
+                Event ev;
+                ev.kind = Event::Kind::keypair_confirmed;
+                ev.peer_id = peer.peer_id;
+                ev.index = last_confirmed;
+                post(ev);
+            }
+            const MbufEndpoint& from = *mbuf_endpoint(m);
+            if (from.family != 0 && !(from == peer.endpoint) && positions[i] != last_roamed) {
+                last_roamed = positions[i];
+                Event ev;
+                ev.kind = Event::Kind::roamed;
+                ev.peer_id = peer.peer_id;
+                ev.endpoint = from;
+                post(ev);
+            }
+        }
+        if (r.verdict != Verdict::deliver) {
+            rte_pktmbuf_free(m);  // dropped (counted by decrypt_burst) or a keepalive
+            continue;
+        }
+        const uint8_t* inner = tps[i].data + r.offset;
+        IpFamily family;
+        const uint8_t* src;
+        const bool ok = inner_address(inner, r.length, true, &family, &src);
+        const auto owner = ok ? snap.routes.lookup(family, src) : std::nullopt;
+        if (!owner || *owner != positions[i]) {
+            ++tc.dropped(DropReason::source_not_allowed);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(r.offset));
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - r.length));
+        lan_tx[out++] = m;
+    }
+    if (out > 0) cfg_.lan->tx_burst(cfg_.index, lan_tx, out);
+    return n;
+}
+
+uint16_t Lcore::receive_lan(const Snapshot& snap, int64_t now) {
+    rte_mbuf* pkts[kMaxBurst];
+    const uint16_t n = cfg_.lan->rx_burst(cfg_.index, pkts, cfg_.burst);
+    if (n == 0) return 0;
+    counters_.lan_rx_packets += n;
+    uint32_t positions[kMaxBurst];
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        counters_.lan_rx_bytes += rte_pktmbuf_pkt_len(m);
+        IpFamily family;
+        const uint8_t* dst;
+        positions[i] = UINT32_MAX;
+        if (m->nb_segs != 1 || !inner_address(rte_pktmbuf_mtod(m, const uint8_t*),
+                                              rte_pktmbuf_data_len(m), false, &family, &dst)) {
+            ++counters_.transport.dropped(DropReason::not_ip);
+            rte_pktmbuf_free(m);
+            pkts[i] = nullptr;
+            continue;
+        }
+        if (const auto pos = snap.routes.lookup(family, dst)) {
+            positions[i] = *pos;
+        } else {
+            ++counters_.transport.dropped(DropReason::no_route);
+            rte_pktmbuf_free(m);
+            pkts[i] = nullptr;
+        }
+    }
+    send_to_peers(snap, pkts, positions, n, now);
+    return n;
+}
+
+uint16_t Lcore::take_commands(const Snapshot& snap, int64_t now) {
+    Command cmds[kMaxBurst];
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(cfg_.commands, cmds, sizeof(Command),
+                                                      cfg_.burst, nullptr);
+    if (n == 0) return 0;
+    counters_.commands += n;
+    rte_mbuf* to_encrypt[kMaxBurst];
+    uint32_t positions[kMaxBurst];
+    uint16_t k = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        if (cmds[i].kind == Command::Kind::send_raw) {
+            wan_tx_.push_back(cmds[i].m);
+            continue;
+        }
+        const auto it = snap.position_of.find(cmds[i].peer_id);
+        if (it == snap.position_of.end()) {  // the peer went away meanwhile
+            ++counters_.transport.dropped(DropReason::no_route);
+            rte_pktmbuf_free(cmds[i].m);
+            continue;
+        }
+        to_encrypt[k] = cmds[i].m;
+        positions[k] = it->second;
+        ++k;
+    }
+    send_to_peers(snap, to_encrypt, positions, k, now);
+    return static_cast<uint16_t>(n);
+}
+
+void Lcore::send_to_peers(const Snapshot& snap, rte_mbuf** pkts, const uint32_t* positions,
+                          uint16_t n, int64_t now) {
+    // Group by peer, keeping each peer's packets in order: a burst rarely
+    // holds more than a few peers, so repeated scans beat sorting.
+    bool done[kMaxBurst] = {};
+    rte_mbuf* group[kMaxBurst];
+    for (uint16_t i = 0; i < n; ++i) {
+        if (done[i] || pkts[i] == nullptr) continue;
+        const uint32_t pos = positions[i];
+        uint16_t g = 0;
+        for (uint16_t j = i; j < n; ++j) {
+            if (!done[j] && pkts[j] != nullptr && positions[j] == pos) {
+                group[g++] = pkts[j];
+                done[j] = true;
+            }
+        }
+        encrypt_group(snap, pos, group, g, now);
+    }
+}
+
+void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pkts, uint16_t n,
+                          int64_t now) {
+    auto& tc = counters_.transport;
+    const PeerView& peer = snap.peers[position];
+    Keypair* kp = peer.current;
+    if (kp == nullptr || !sendable(*kp, now)) {
+        // Stage 10: the control thread keeps them (bounded) and handshakes.
+        for (uint16_t i = 0; i < n; ++i) {
+            Event ev;
+            ev.kind = Event::Kind::staged;
+            ev.peer_id = peer.peer_id;
+            ev.m = pkts[i];
+            if (post(ev)) {
+                ++counters_.staged;
+            } else {
+                rte_pktmbuf_free(pkts[i]);
+            }
+        }
+        return;
+    }
+    if (peer.endpoint.family == 0) {
+        tc.dropped(DropReason::no_endpoint) += n;
+        rte_pktmbuf_free_bulk(pkts, n);
+        return;
+    }
+    TransportPacket tps[kMaxBurst];
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const uint32_t inner = rte_pktmbuf_data_len(m);
+        auto* data = reinterpret_cast<uint8_t*>(
+            rte_pktmbuf_prepend(m, static_cast<uint16_t>(wire::kTransportHeaderLen)));
+        if (data == nullptr) {
+            ++tc.dropped(DropReason::no_capacity);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        pkts[k] = m;
+        tps[k] = TransportPacket{data, inner,
+                                 static_cast<uint32_t>(wire::kTransportHeaderLen + inner +
+                                                       rte_pktmbuf_tailroom(m))};
+        ++k;
+    }
+    PacketResult results[kMaxBurst];
+    encrypt_burst(*kp, tps, k, snap.mtu, now, results, tc);
+    uint64_t bytes = 0;
+    uint64_t sent = 0;
+    bool data = false;
+    for (uint16_t i = 0; i < k; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (results[i].verdict != Verdict::send) {
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const auto len = static_cast<uint16_t>(results[i].length);
+        m->data_len = len;
+        m->pkt_len = len;
+        *mbuf_endpoint(m) = peer.endpoint;
+        wan_tx_.push_back(m);
+        bytes += len;
+        ++sent;
+        data |= tps[i].len > wire::kTransportOverhead;
+    }
+    if (sent == 0) return;
+    PeerShared& shared = *peer.shared;
+    PeerShared::raise(shared.last_tx_authenticated_ns, now);
+    if (data) PeerShared::raise(shared.last_tx_data_ns, now);
+    shared.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    shared.tx_packets.fetch_add(sent, std::memory_order_relaxed);
+}
+
+}  // namespace sluice

@@ -1,0 +1,55 @@
+// What lcores and the control thread say to each other (DESIGN §3): fixed-size
+// elements of bounded single-producer/single-consumer rte_rings, one ring each
+// way per lcore. A full ring drops and counts; nothing ever waits on one.
+//
+//   lcore → control (Event):   handshake messages (types 1-3) as mbufs; packets
+//                              for a peer without a usable keypair (staged, and
+//                              a handshake is wanted); a keypair confirmed by
+//                              its first packet; a peer seen at a new endpoint.
+//   control → lcore (Command): messages ready to send as they are (handshake
+//                              messages, cookie replies); inner packets (or an
+//                              empty one: a keepalive) to encrypt for a peer.
+//
+// Each side writes the other's eventfd after enqueueing, so a sleeping lcore
+// or control thread wakes for it.
+#pragma once
+
+#include <cstdint>
+
+#include "drivers/mbuf_endpoint.hpp"
+
+struct rte_mbuf;
+
+namespace sluice {
+
+struct Event {
+    enum class Kind : uint8_t {
+        handshake_message,  // m: a message of type 1, 2 or 3; its endpoint in the mbuf
+        staged,             // m: an inner packet for peer_id, which has no usable keypair
+        need_handshake,     // peer_id's current keypair is past its age or count limit
+        keypair_confirmed,  // the first authenticated packet arrived on keypair `index`
+        roamed,             // an authenticated packet for peer_id came from `endpoint`
+    };
+    Kind kind = Kind::handshake_message;
+    uint8_t reserved[3] = {};
+    uint32_t peer_id = 0;
+    uint32_t index = 0;  // keypair_confirmed: the keypair's local index
+    uint32_t reserved2 = 0;
+    rte_mbuf* m = nullptr;
+    MbufEndpoint endpoint;  // roamed
+};
+static_assert(sizeof(Event) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+struct Command {
+    enum class Kind : uint8_t {
+        send_raw,  // m: a whole UDP payload with its endpoint set: send on the WAN
+        encrypt,   // m: an inner packet (length 0: keepalive) for peer_id
+    };
+    Kind kind = Kind::send_raw;
+    uint8_t reserved[3] = {};
+    uint32_t peer_id = 0;
+    rte_mbuf* m = nullptr;
+};
+static_assert(sizeof(Command) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+}  // namespace sluice
