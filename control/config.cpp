@@ -37,7 +37,7 @@ namespace config_detail {
 namespace {
 
 // The keys each map of the schema allows.
-constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers", "control"};
+constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers", "control", "testing"};
 constexpr std::string_view kInterfaceKeys[] = {"name",        "private_key", "private_key_file",
                                                "listen_port", "addresses",   "mtu"};
 constexpr std::string_view kDataplaneKeys[] = {"driver", "lcores", "burst", "mode", "ports"};
@@ -48,6 +48,7 @@ constexpr std::string_view kPeerKeys[] = {
     "name",     "public_key",  "preshared_key",       "preshared_key_file",
     "endpoint", "allowed_ips", "persistent_keepalive"};
 constexpr std::string_view kControlKeys[] = {"uapi_socket", "ctl_socket"};
+constexpr std::string_view kTestingKeys[] = {"rekey_after_seconds"};
 
 // Sections a misplaced top-level or section key may have been meant for, for
 // hints such as "did you mean interface.listen_port?".
@@ -55,6 +56,7 @@ constexpr Section kSections[] = {
     {"interface", kInterfaceKeys},
     {"dataplane", kDataplaneKeys},
     {"control", kControlKeys},
+    {"testing", kTestingKeys},
 };
 
 class Checker : public ValueReader {
@@ -72,6 +74,7 @@ private:
     PeerConfig peer(const YNode& n, const std::string& path) const;
     ControlConfig control_section(const YNode* n, const std::string& path,
                                   const std::string& name) const;
+    TestingConfig testing_section(const YNode& n, const std::string& path) const;
     void check_ports(const MapView& dataplane, DataplaneConfig& dp) const;
     // A secret comes inline or from a file, never both.
     void refuse_both(const MapView& map, const std::string& inline_key,
@@ -387,6 +390,16 @@ ControlConfig Checker::control_section(const YNode* n, const std::string& path,
     return out;
 }
 
+TestingConfig Checker::testing_section(const YNode& n, const std::string& path) const {
+    TestingConfig out;
+    const MapView map(*this, n, path, kTestingKeys, "the testing section (a map)", kSections);
+    if (const YNode* v = map.find("rekey_after_seconds"))
+        out.rekey_after_seconds = static_cast<uint32_t>(
+            integer(*v, map.path_of("rekey_after_seconds"), 1, 120, " seconds"));
+    warn(n, path, "testing options are set: for tests only, never in production");
+    return out;
+}
+
 Config Checker::check(const YNode& root) {
     const MapView top(*this, root, "", kTopKeys,
                       "a map with the sections interface, dataplane, peers and control", kSections);
@@ -398,6 +411,7 @@ Config Checker::check(const YNode& root) {
     if (const YNode* v = top.find("dataplane")) out.dataplane = dataplane_section(*v, "dataplane");
     if (const YNode* v = top.find("peers")) out.peers = peers_section(*v, "peers", out.interface);
     out.control = control_section(top.find("control"), "control", out.interface.name);
+    if (const YNode* v = top.find("testing")) out.testing = testing_section(*v, "testing");
     return out;
 }
 

@@ -167,12 +167,21 @@ struct ControlConfig {
     std::string ctl_socket;   // default /run/sluice/<name>.ctl (sluicectl)
 };
 
+// Options that exist only so tests can see in seconds what takes minutes in
+// production. Never set them on a real gateway: the loader warns when they are.
+struct TestingConfig {
+    // REKEY_AFTER_TIME in seconds (1..120); 0: WireGuard's 120 s. The
+    // initiation rate limit (one per REKEY_TIMEOUT, 5 s) still applies.
+    uint32_t rekey_after_seconds = 0;
+};
+
 struct Config {
     std::string file;  // where it was read from, as given
     InterfaceConfig interface;
     DataplaneConfig dataplane;
     std::vector<PeerConfig> peers;
     ControlConfig control;
+    TestingConfig testing;
     // Things that work but deserve a look (a key file others can read, a peer
     // without allowed IPs), one line each in the same format as errors.
     std::vector<std::string> warnings;

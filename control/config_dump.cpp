@@ -98,6 +98,10 @@ std::string dump_config(const Config& c) {
     out += "control:\n";
     out += "  uapi_socket: " + yaml_quoted(c.control.uapi_socket) + "\n";
     out += "  ctl_socket: " + yaml_quoted(c.control.ctl_socket) + "\n";
+    if (c.testing.rekey_after_seconds != 0) {
+        out += "testing:\n";
+        out += "  rekey_after_seconds: " + std::to_string(c.testing.rekey_after_seconds) + "\n";
+    }
     return out;
 }
 

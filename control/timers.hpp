@@ -155,6 +155,9 @@ struct KeypairTiming {
     // At least one transport message was received and authenticated on it:
     // for a responder that is the initiator's key confirmation.
     bool received_any = false;
+    // REKEY_AFTER_TIME. Only tests shorten it (the configuration's
+    // testing.rekey_after_seconds), to see many rekeys in a short run.
+    std::chrono::nanoseconds rekey_after_time = wire::kRekeyAfterTime;
 };
 
 constexpr std::chrono::nanoseconds keypair_age(const KeypairTiming& kp,
@@ -188,7 +191,7 @@ constexpr bool may_send_data(const KeypairTiming& kp, std::chrono::nanoseconds n
 // message count either side may, since only the sender knows its counter.
 constexpr bool rekey_on_send(const KeypairTiming& kp, std::chrono::nanoseconds now) noexcept {
     return kp.send_counter > wire::kRekeyAfterMessages ||
-           (kp.we_initiated && keypair_age(kp, now) >= wire::kRekeyAfterTime);
+           (kp.we_initiated && keypair_age(kp, now) >= kp.rekey_after_time);
 }
 
 // After receiving on the current keypair: the initiator's last chance to rekey

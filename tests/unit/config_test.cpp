@@ -869,3 +869,37 @@ TEST(Config, DeployExamplesAreValid) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(Config, TestingSectionShortensRekeyAndWarns) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\ntesting:\n  rekey_after_seconds: 3\n"),
+        "t.yaml");
+    EXPECT_EQ(c.testing.rekey_after_seconds, 3u);
+    ASSERT_FALSE(c.warnings.empty());
+    EXPECT_NE(c.warnings.back().find("never in production"), std::string::npos) << c.warnings.back();
+    const Config d = parse_config(expand("interface:\n  name: wg0\n  private_key: $PRIV\n"), "t.yaml");
+    EXPECT_EQ(d.testing.rekey_after_seconds, 0u);
+    // Round trip through the dump keeps it.
+    EXPECT_NE(dump_config(c).find("rekey_after_seconds: 3"), std::string::npos);
+}
+
+TEST(Config, TestingRekeyOutOfRangeIsAnError) {
+    for (const char* v : {"0", "121", "-1", "fast"}) {
+        try {
+            (void)parse_config(expand(std::string("interface:\n  name: wg0\n  private_key: $PRIV\n"
+                                                  "testing:\n  rekey_after_seconds: ") +
+                                      v + "\n"),
+                               "t.yaml");
+            ADD_FAILURE() << v << " was accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(e.key(), "testing.rekey_after_seconds") << e.what();
+            EXPECT_EQ(e.line(), 5) << e.what();
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sluice
