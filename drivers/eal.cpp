@@ -58,8 +58,14 @@ EalPlan plan_eal(const EalOptions& options, const HugepageInfo& huge, int pid) {
     a.push_back(options.process_name);
     if (options.lcores.empty()) {
         // Logical lcore 0 may run on any CPU the process is allowed.
-        a.push_back("--lcores=0@(0-" +
-                    std::to_string(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)) - 1) + ")");
+        const std::string every_cpu =
+            "(0-" + std::to_string(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)) - 1) + ")";
+        std::string spec = "--lcores=0@" + every_cpu;
+        for (size_t i = 0; i < options.workers.size(); ++i) {
+            const int cpu = options.workers[i];
+            spec += "," + std::to_string(i + 1) + "@" + (cpu < 0 ? every_cpu : std::to_string(cpu));
+        }
+        a.push_back(spec);
     } else {
         a.push_back("-l");
         a.push_back(join(options.lcores));

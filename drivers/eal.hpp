@@ -30,6 +30,11 @@ struct EalOptions {
     // floating over every CPU the process may use, so a laptop or a test does
     // not pin itself to CPU 0.
     std::vector<unsigned> lcores;
+    // Used when `lcores` is empty: the main lcore (lcore 0) floats over every
+    // CPU, and worker lcores 1..n follow, each pinned to the CPU given or
+    // floating over every CPU (-1). sluiced runs its control thread on the
+    // main lcore and its packet lcores on the workers.
+    std::vector<int> workers;
     size_t memory_mb = 256;  // heap for mempools and rings
     // Distinguishes several sluice processes on one host (their runtime
     // directories and telemetry sockets). Empty: process_name + pid.

@@ -110,3 +110,21 @@ TEST(Eal, StartsOnceAndServesMempools) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(EalPlan, WorkersFollowAFloatingMainLcore) {
+    EalOptions o;
+    o.process_name = "sluiced";
+    o.workers = {-1, 3};
+    const auto plan = plan_eal(o, {}, 7);
+    const std::string& spec = plan.args[1];
+    ASSERT_EQ(spec.rfind("--lcores=0@(0-", 0), 0u) << spec;
+    const std::string every = spec.substr(std::string("--lcores=0@").size(),
+                                          spec.find(',') - std::string("--lcores=0@").size());
+    EXPECT_EQ(spec, "--lcores=0@" + every + ",1@" + every + ",2@3");
+}
+
+}  // namespace
+}  // namespace sluice

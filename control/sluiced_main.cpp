@@ -1,0 +1,380 @@
+// sluiced: the gateway daemon. Reads one configuration file, starts DPDK's
+// EAL, opens the ports, starts the packet lcores and runs the control thread
+// until SIGTERM or SIGINT.
+//
+// Start-up, in order (any failure: one line, non-zero exit, nothing left behind):
+//   1. arguments; the configuration (file:line:column on an error)
+//   2. the driver: `auto` and `kernel` run the kernel driver (UDP socket +
+//      TUN); dpdk and af_xdp are not part of this build yet and say so
+//   3. unless --foreground: detach, the parent waiting until the daemon says
+//      it is ready (or why it is not), so `sluiced` returns the real outcome
+//   4. SIGTERM/SIGINT/SIGHUP blocked in every thread (the control thread reads
+//      them from a signalfd)
+//   5. EAL (main lcore: control thread; one worker lcore per packet lcore),
+//      the mbuf endpoint field, the mbuf pool
+//   6. ports: the UDP socket (a queue per lcore) and the TUN device
+//   7. rings, RCU, the Gateway (peers, first table), its two sockets
+//   8. the lcores, launched on their EAL worker lcores
+// Shutdown: the control loop returns; lcores stop; keys are wiped; the
+// sockets, TUN device and EAL go away.
+#include <fcntl.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/config.hpp"
+#include "control/crypto.hpp"
+#include "control/gateway.hpp"
+#include "control/log.hpp"
+#include "dataplane/lcore.hpp"
+#include "drivers/eal.hpp"
+#include "drivers/kernel/tun_port.hpp"
+#include "drivers/kernel/udp_port.hpp"
+#include "drivers/mbuf_endpoint.hpp"
+
+namespace {
+
+using namespace sluice;
+
+constexpr int kExitUsage = 64;   // EX_USAGE
+constexpr int kExitConfig = 1;   // as sluice-check-config: the file is not valid
+constexpr int kExitStartup = 2;  // valid file, but the gateway could not start
+
+const char kHelp[] =
+    "Usage: sluiced --config FILE [--foreground] [--check]\n"
+    "       sluiced --help | --version\n"
+    "\n"
+    "The sluice WireGuard gateway daemon.\n"
+    "\n"
+    "  -c, --config FILE   the configuration (YAML; see docs/configuration.md)\n"
+    "  -f, --foreground    stay in the foreground and log to stderr; without it\n"
+    "                      sluiced detaches once the gateway is up and logs to syslog\n"
+    "      --check         validate the configuration and exit (0: valid, 1: not)\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       the version\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT shut down cleanly (keys are wiped); SIGHUP\n"
+    "re-reads the configuration and applies only what changed.\n"
+    "Sockets: wg(8) at /var/run/wireguard/NAME.sock, sluicectl at /run/sluice/NAME.ctl.\n"
+    "Exit status: 0 clean shutdown, 1 invalid configuration, 2 start-up failed,\n"
+    "64 bad command line.\n";
+
+struct Args {
+    std::string config;
+    bool foreground = false;
+    bool check = false;
+};
+
+// Returns -1 to go on, else an exit code.
+int parse_args(int argc, char** argv, Args* args) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const std::string& name) -> const char* {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "sluiced: %s needs a file name\n", name.c_str());
+                return nullptr;
+            }
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") {
+            std::fputs(kHelp, stdout);
+            return 0;
+        } else if (a == "-V" || a == "--version") {
+            std::printf("sluiced %s\n", SLUICE_VERSION);
+            return 0;
+        } else if (a == "-f" || a == "--foreground") {
+            args->foreground = true;
+        } else if (a == "--check") {
+            args->check = true;
+        } else if (a == "-c" || a == "--config") {
+            const char* v = value(a);
+            if (v == nullptr) return kExitUsage;
+            args->config = v;
+        } else if (a.rfind("--config=", 0) == 0) {
+            args->config = a.substr(9);
+        } else {
+            std::fprintf(stderr, "sluiced: unknown argument \"%s\" (try --help)\n", a.c_str());
+            return kExitUsage;
+        }
+    }
+    if (args->config.empty()) {
+        std::fprintf(stderr, "sluiced: --config FILE is required (try --help)\n");
+        return kExitUsage;
+    }
+    return -1;
+}
+
+// Detaching: the parent waits on a pipe for one line from the daemon: empty
+// for "ready", else the reason it failed. Its exit status is the outcome.
+int g_ready_fd = -1;
+
+void report_ready(const std::string& failure) {
+    if (g_ready_fd < 0) return;
+    [[maybe_unused]] ssize_t n = write(g_ready_fd, failure.data(), failure.size());
+    close(g_ready_fd);
+    g_ready_fd = -1;
+}
+
+int fail(const std::string& line) {
+    log::error(line);
+    report_ready(line);
+    return kExitStartup;
+}
+
+int detach() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    const pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid > 0) {  // the parent: wait for the verdict
+        close(fds[1]);
+        std::string msg;
+        char buf[512];
+        ssize_t n;
+        while ((n = read(fds[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
+        if (!msg.empty()) {
+            std::fprintf(stderr, "sluiced: %s\n", msg.c_str());
+            _exit(kExitStartup);
+        }
+        _exit(0);
+    }
+    close(fds[0]);
+    g_ready_fd = fds[1];
+    setsid();
+    const int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        if (null > 2) close(null);
+    }
+    log::to_syslog("sluiced");
+    return 0;
+}
+
+int lcore_entry(void* arg) {
+    static_cast<Lcore*>(arg)->run();
+    return 0;
+}
+
+struct RingDeleter {
+    void operator()(rte_ring* r) const { rte_ring_free(r); }
+};
+struct PoolDeleter {
+    void operator()(rte_mempool* p) const { rte_mempool_free(p); }
+};
+
+int run(const Args& args, Config config) {
+    const std::string name = config.interface.name;
+    // 2. The driver.
+    std::string driver_reason;
+    switch (config.dataplane.driver) {
+        case Driver::automatic:
+            driver_reason = "auto: no DPDK or AF_XDP ports configured, so the kernel driver";
+            break;
+        case Driver::kernel:
+            driver_reason = "configured";
+            break;
+        case Driver::dpdk:
+        case Driver::af_xdp:
+            return fail("driver " + std::string(to_string(config.dataplane.driver)) +
+                        " is not available in this build yet; use driver: kernel or auto");
+    }
+    if (config.dataplane.wan || config.dataplane.lan)
+        return fail("dataplane.ports are for the dpdk and af_xdp drivers; the kernel driver "
+                    "uses a UDP socket on interface.listen_port and a TUN device named " + name);
+
+    // 4. Signals, before any thread exists.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    // 5. EAL.
+    const size_t lcore_count = config.dataplane.lcores.empty() ? 1 : config.dataplane.lcores.size();
+    EalOptions eal_options;
+    eal_options.process_name = "sluiced";
+    eal_options.file_prefix = "sluiced-" + name;
+    for (size_t i = 0; i < lcore_count; ++i)
+        eal_options.workers.push_back(config.dataplane.lcores.empty()
+                                          ? -1
+                                          : static_cast<int>(config.dataplane.lcores[i]));
+    eal_options.memory_mb = 128;
+    std::string error;
+    auto eal = Eal::start(eal_options, &error);
+    if (!eal) return fail(error);
+    log::info("EAL: " + eal->plan().why);
+    if (!register_mbuf_endpoint()) return fail("cannot register the mbuf endpoint field");
+    const uint32_t pool_size = config_defaults::kMempoolSize;
+    const uint16_t data_room =
+        static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, config.interface.mtu + 128u));
+    std::unique_ptr<rte_mempool, PoolDeleter> pool(rte_pktmbuf_pool_create(
+        "sluiced_pool", pool_size, 256, 0, data_room, static_cast<int>(rte_socket_id())));
+    if (!pool) return fail("cannot create the mbuf pool (" + std::string(rte_strerror(rte_errno)) + ")");
+
+    // 6. Ports.
+    UdpPortConfig udp;
+    udp.name = "wan";
+    udp.listen_port = config.interface.listen_port;
+    udp.queues = static_cast<uint16_t>(lcore_count);
+    udp.pool = pool.get();
+    auto wan = UdpPort::create(udp, &error);
+    if (!wan) return fail(error);
+    log::info("WAN: " + wan->describe());
+    TunPortConfig tun;
+    tun.name = name;
+    tun.queues = static_cast<uint16_t>(lcore_count);
+    tun.mtu = config.interface.mtu;
+    tun.addresses = config.interface.addresses;
+    tun.pool = pool.get();
+    auto lan = TunPort::create(tun, &error);
+    if (!lan) return fail(error);
+    log::info("LAN: " + lan->describe());
+
+    // 7. Rings, RCU, the gateway.
+    auto rcu = Rcu::create(static_cast<unsigned>(lcore_count), &error);
+    if (!rcu) return fail(error);
+    const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    std::atomic<const Snapshot*> snapshot{new Snapshot()};
+    std::atomic<bool> stop{false};
+    std::vector<std::unique_ptr<rte_ring, RingDeleter>> rings;
+    std::vector<std::unique_ptr<Lcore>> lcores;
+    std::vector<unsigned> worker_ids;
+    unsigned id;
+    RTE_LCORE_FOREACH_WORKER(id) worker_ids.push_back(id);
+    if (worker_ids.size() < lcore_count) return fail("EAL started fewer worker lcores than configured");
+    for (size_t i = 0; i < lcore_count; ++i) {
+        const std::string suffix = std::to_string(i);
+        rings.emplace_back(rte_ring_create_elem(("ev" + suffix).c_str(), sizeof(Event), 4096,
+                                                SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ));
+        rte_ring* events = rings.back().get();
+        rings.emplace_back(rte_ring_create_elem(("cmd" + suffix).c_str(), sizeof(Command), 4096,
+                                                SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ));
+        rte_ring* commands = rings.back().get();
+        if (events == nullptr || commands == nullptr) return fail("cannot create the lcore rings");
+        LcoreConfig lc;
+        lc.index = static_cast<unsigned>(i);
+        lc.lcore_id = worker_ids[i];
+        lc.wan = wan.get();
+        lc.lan = lan.get();
+        lc.events = events;
+        lc.commands = commands;
+        lc.control_wake_fd = events_fd;
+        lc.snapshot = &snapshot;
+        lc.rcu = rcu.get();
+        lc.stop = &stop;
+        lc.burst = static_cast<uint16_t>(config.dataplane.burst);
+        auto lcore = std::make_unique<Lcore>(lc);
+        if (!lcore->init(&error)) return fail(error);
+        lcores.push_back(std::move(lcore));
+    }
+    GatewayIo io;
+    io.wan = wan.get();
+    io.lan = lan.get();
+    io.pool = pool.get();
+    for (auto& l : lcores) io.lcores.push_back(l.get());
+    io.events_wake_fd = events_fd;
+    io.snapshot = &snapshot;
+    io.rcu = rcu.get();
+    io.driver = "kernel";
+    io.driver_reason = driver_reason;
+    io.control_lcore_id = rte_lcore_id();
+    log::info("driver: kernel (" + driver_reason + ")");
+
+    std::unique_ptr<Gateway> gateway;
+    try {
+        gateway = std::make_unique<Gateway>(std::move(config), io);
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+    if (!gateway->open_sockets(&error)) return fail(error);
+
+    // 8. Lcores.
+    for (auto& l : lcores) {
+        if (rte_eal_remote_launch(lcore_entry, l.get(), l->config().lcore_id) != 0)
+            return fail("cannot launch lcore " + std::to_string(l->config().lcore_id));
+    }
+    log::info("sluiced " SLUICE_VERSION " up: interface " + name + ", " +
+              std::to_string(lcore_count) + " lcore(s), listening on port " +
+              std::to_string(wan->local_port()));
+    report_ready("");
+    (void)args;
+
+    gateway->run();
+
+    stop = true;
+    for (auto& l : lcores) l->wake();
+    rte_eal_mp_wait_lcore();
+    gateway->shutdown();
+    gateway.reset();
+    delete snapshot.exchange(nullptr);
+    lcores.clear();
+    // Packets still in the rings go back to the pool before it goes.
+    for (size_t i = 0; i < rings.size(); ++i) {
+        rte_ring* r = rings[i].get();
+        if (i % 2 == 0) {  // events, then commands, per lcore
+            Event ev;
+            while (rte_ring_sc_dequeue_elem(r, &ev, sizeof ev) == 0)
+                if (ev.m) rte_pktmbuf_free(ev.m);
+        } else {
+            Command cmd;
+            while (rte_ring_sc_dequeue_elem(r, &cmd, sizeof cmd) == 0)
+                if (cmd.m) rte_pktmbuf_free(cmd.m);
+        }
+    }
+    rings.clear();
+    close(events_fd);
+    wan.reset();
+    lan.reset();
+    pool.reset();
+    rcu.reset();
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Args args;
+    if (const int rc = parse_args(argc, argv, &args); rc >= 0) return rc;
+    crypto::init();
+    Config config;
+    try {
+        config = load_config_file(args.config);
+    } catch (const ConfigError& e) {
+        std::fprintf(stderr, "sluiced: %s\n", e.what());
+        return kExitConfig;
+    }
+    for (const auto& w : config.warnings) std::fprintf(stderr, "sluiced: warning: %s\n", w.c_str());
+    if (args.check) {
+        std::printf("%s: ok (%zu peers)\n", args.config.c_str(), config.peers.size());
+        return 0;
+    }
+    if (geteuid() != 0)
+        std::fprintf(stderr, "sluiced: warning: not running as root; creating the TUN device "
+                             "and the sockets may fail\n");
+    if (!args.foreground && detach() != 0) {
+        std::fprintf(stderr, "sluiced: cannot detach: %s\n", std::strerror(errno));
+        return kExitStartup;
+    }
+    return run(args, std::move(config));
+}
