@@ -90,6 +90,13 @@ Gateway::Gateway(Config config, GatewayIo io)
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);
     publish();
+    // Peers we know how to reach get an initiation right away: a restarted
+    // gateway is then back in one handshake, instead of waiting for its
+    // peer's session to time out (REKEY_TIMEOUT + KEEPALIVE_TIMEOUT).
+    for (uint32_t id : peer_order_) {
+        Peer& peer = *peers_.at(id);
+        if (peer.endpoint.family != 0) carry_out(peer, peer.timers.send_without_key(now), now);
+    }
     register_ctl_handlers(handlers_);
     register_telemetry();
 }

@@ -160,7 +160,7 @@ check() {  # check DESCRIPTION COMMAND...
 step "ping between the sites' hosts"
 for pair in "a 2" "a 3" "b 1" "b 3" "c 1" "c 2"; do
     set -- $pair
-    check "host-$1 → 192.168.$2.2" ip netns exec "demo-host-$1-$id" ping -c 3 -i 0.2 -W 2 "192.168.$2.2"
+    check "host-$1 → 192.168.$2.2" ip netns exec "demo-host-$1-$id" ping -c 3 -i 0.2 -w 10 "192.168.$2.2"
 done
 
 step "iperf3 (TCP, 3 s)"
