@@ -40,7 +40,8 @@ namespace {
 constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers", "control", "testing"};
 constexpr std::string_view kInterfaceKeys[] = {"name",        "private_key", "private_key_file",
                                                "listen_port", "addresses",   "mtu"};
-constexpr std::string_view kDataplaneKeys[] = {"driver", "lcores", "burst", "mode", "ports"};
+constexpr std::string_view kDataplaneKeys[] = {"driver", "lcores", "burst", "mode", "ports",
+                                               "busy_poll_us"};
 constexpr std::string_view kPortsKeys[] = {"wan", "lan"};
 constexpr std::string_view kPortKeys[] = {"device",       "rx_ring_size", "tx_ring_size",
                                           "mempool_size", "addresses",    "gateway"};
@@ -201,6 +202,9 @@ DataplaneConfig Checker::dataplane_section(const YNode& n, const std::string& pa
     if (const YNode* v = map.find("burst"))
         out.burst =
             static_cast<uint32_t>(integer(*v, map.path_of("burst"), 1, config_defaults::kMaxBurst));
+    if (const YNode* v = map.find("busy_poll_us"))
+        out.busy_poll_us = static_cast<uint32_t>(integer(
+            *v, map.path_of("busy_poll_us"), 0, config_defaults::kMaxBusyPollUs, " microseconds"));
     if (const YNode* v = map.find("mode")) {
         out.mode = choice(*v, map.path_of("mode"), kModes);
         // An RX lcore and at least one crypto worker; the TX stage may share

@@ -83,6 +83,8 @@ inline constexpr uint16_t kMinMtu = 1280;  // the IPv6 minimum link MTU
 inline constexpr uint16_t kMaxMtu = 9000;  // a jumbo frame
 inline constexpr uint32_t kBurst = 32;
 inline constexpr uint32_t kMaxBurst = 512;
+inline constexpr uint32_t kBusyPollUs = 50;
+inline constexpr uint32_t kMaxBusyPollUs = 100000;
 inline constexpr uint32_t kRingSize = 1024;
 inline constexpr uint32_t kMinRingSize = 64;
 inline constexpr uint32_t kMaxRingSize = 32768;
@@ -138,6 +140,9 @@ struct DataplaneConfig {
     Driver driver = Driver::automatic;
     std::vector<uint32_t> lcores;  // CPU ids for packet cores; empty: the daemon picks one
     uint32_t burst = config_defaults::kBurst;
+    // Kernel driver: how long an lcore keeps polling an idle queue before it
+    // sleeps on epoll. Longer trades CPU for latency; 0 sleeps at once.
+    uint32_t busy_poll_us = config_defaults::kBusyPollUs;
     DataplaneMode mode = DataplaneMode::run_to_completion;
     std::optional<PortConfig> wan;  // absent: kernel UDP socket on listen_port, any interface
     std::optional<PortConfig> lan;  // absent: a TUN device named after the interface

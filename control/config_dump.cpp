@@ -75,6 +75,7 @@ std::string dump_config(const Config& c) {
     out +=
         "  lcores: " + flow_list(d.lcores, [](uint32_t id) { return std::to_string(id); }) + "\n";
     out += "  burst: " + std::to_string(d.burst) + "\n";
+    out += "  busy_poll_us: " + std::to_string(d.busy_poll_us) + "\n";
     out += "  mode: " + std::string(to_string(d.mode)) + "\n";
     if (d.wan || d.lan) {
         out += "  ports:\n";

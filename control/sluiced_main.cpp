@@ -283,6 +283,7 @@ int run(const Args& args, Config config) {
         lc.rcu = rcu.get();
         lc.stop = &stop;
         lc.burst = static_cast<uint16_t>(config.dataplane.burst);
+        lc.busy_poll_us = config.dataplane.busy_poll_us;
         auto lcore = std::make_unique<Lcore>(lc);
         if (!lcore->init(&error)) return fail(error);
         lcores.push_back(std::move(lcore));

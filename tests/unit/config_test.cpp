@@ -476,7 +476,7 @@ const Broken kBroken[] = {
     {"unknown peer key", IFACE "peers:\n  - public_key: $PUB1\n    alowed_ips: []\n", 6, 5,
      "peers[0].alowed_ips", "did you mean allowed_ips?"},
     {"unrelated unknown key", IFACE "colour: blue\n", 4, 1, "colour",
-     "expected one of interface, dataplane, peers, control, found unknown key \"colour\""},
+     "expected one of interface, dataplane, peers, control, testing, found unknown key \"colour\""},
     {"missing interface", "peers: []\n", 1, 1, "interface",
      "expected the interface section (a map with name and private_key), found nothing: the key "
      "interface is missing"},
@@ -901,5 +901,22 @@ TEST(Config, TestingRekeyOutOfRangeIsAnError) {
     }
 }
 
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+TEST(Config, BusyPollDefaultsAndRange) {
+    const Config d = parse_config(expand("interface:\n  name: wg0\n  private_key: $PRIV\n"), "t.yaml");
+    EXPECT_EQ(d.dataplane.busy_poll_us, 50u);
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\ndataplane:\n  busy_poll_us: 0\n"),
+        "t.yaml");
+    EXPECT_EQ(c.dataplane.busy_poll_us, 0u);
+    EXPECT_THROW((void)parse_config(expand("interface:\n  name: wg0\n  private_key: $PRIV\n"
+                                           "dataplane:\n  busy_poll_us: 100001\n"),
+                                    "t.yaml"),
+                 ConfigError);
+}
 }  // namespace
 }  // namespace sluice
