@@ -102,6 +102,7 @@ Gateway::Gateway(Config config, GatewayIo io)
 }
 
 Gateway::~Gateway() {
+    unregister_telemetry();
     if (epoll_fd_ >= 0) close(epoll_fd_);
     if (signal_fd_ >= 0) close(signal_fd_);
 }
@@ -161,6 +162,7 @@ void Gateway::run() {
                         std::string err;
                         reload(&response, &err);
                         if (!err.empty()) log::error("reload (SIGHUP): " + err);
+                        for (const auto& w : response.warnings) log::warning("reload: " + w);
                     } else {
                         log::info(std::string("shutting down on ") + strsignal(static_cast<int>(si.ssi_signo)));
                         stop_ = true;
@@ -241,11 +243,6 @@ void Gateway::handle_event(const Event& ev, Time now) {
                 return;
             }
             carry_out(*peer, peer->timers.send_without_key(now), now);
-            return;
-        }
-        case Event::Kind::need_handshake: {
-            if (Peer* peer = peer_by_id(ev.peer_id))
-                carry_out(*peer, peer->timers.send_without_key(now), now);
             return;
         }
         case Event::Kind::keypair_confirmed: {

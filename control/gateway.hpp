@@ -172,6 +172,7 @@ private:
     ctl::DropsResponse show_drops() const;
     ctl::StatsResponse stats() const;
     void register_telemetry();
+    void unregister_telemetry();
 
     Config config_;
     GatewayIo io_;

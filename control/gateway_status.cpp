@@ -4,6 +4,7 @@
 #include <rte_telemetry.h>
 
 #include <cerrno>
+#include <mutex>
 
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
@@ -43,9 +44,14 @@ struct TelemetryView {
     TunPort* lan = nullptr;
     const ControlCounters* control = nullptr;
 };
+// The telemetry thread may ask while the gateway goes away: it holds the
+// lock for the whole answer, and the gateway clears the view under it.
+std::mutex g_telemetry_lock;
 TelemetryView g_telemetry;
 
 int telemetry_stats(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard lock(g_telemetry_lock);
+    if (g_telemetry.lcores == nullptr) return -1;
     rte_tel_data_start_dict(d);
     uint64_t rx = 0, tx = 0, drops = 0, rx_bytes = 0, tx_bytes = 0;
     for (const Lcore* l : *g_telemetry.lcores) {
@@ -72,6 +78,8 @@ int telemetry_stats(const char*, const char*, rte_tel_data* d) {
 }
 
 int telemetry_drops(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard lock(g_telemetry_lock);
+    if (g_telemetry.lcores == nullptr) return -1;
     rte_tel_data_start_dict(d);
     for (size_t r = 1; r < kDropReasonCount; ++r) {
         uint64_t sum = 0;
@@ -83,8 +91,16 @@ int telemetry_drops(const char*, const char*, rte_tel_data* d) {
 
 }  // namespace
 
+void Gateway::unregister_telemetry() {
+    std::lock_guard lock(g_telemetry_lock);
+    g_telemetry = TelemetryView{};
+}
+
 void Gateway::register_telemetry() {
-    g_telemetry = TelemetryView{&io_.lcores, io_.wan, io_.lan, &counters_};
+    {
+        std::lock_guard lock(g_telemetry_lock);
+        g_telemetry = TelemetryView{&io_.lcores, io_.wan, io_.lan, &counters_};
+    }
     rte_telemetry_register_cmd("/sluice/stats", telemetry_stats,
                                "sluice: tunnel and port packet counters. No parameters");
     rte_telemetry_register_cmd("/sluice/drops", telemetry_drops,

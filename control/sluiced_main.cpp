@@ -27,7 +27,9 @@
 #include <rte_ring_elem.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -168,6 +170,19 @@ int detach() {
     return 0;
 }
 
+// Whether a daemon accepts connections on the Unix socket at `path`.
+bool socket_is_live(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) return false;
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const bool live = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return live;
+}
+
 int lcore_entry(void* arg) {
     static_cast<Lcore*>(arg)->run();
     return 0;
@@ -262,6 +277,18 @@ int run(const Args& args, Config config) {
     unsigned id;
     RTE_LCORE_FOREACH_WORKER(id) worker_ids.push_back(id);
     if (worker_ids.size() < lcore_count) return fail("EAL started fewer worker lcores than configured");
+    // Handoff rings: a WAN packet for a keypair another lcore owns goes there.
+    std::vector<rte_ring*> handoff;
+    std::vector<int> wake_fds;
+    if (lcore_count > 1) {
+        for (size_t i = 0; i < lcore_count; ++i) {
+            rings.emplace_back(rte_ring_create(("ho" + std::to_string(i)).c_str(), 1024,
+                                               SOCKET_ID_ANY, RING_F_SC_DEQ));
+            if (!rings.back()) return fail("cannot create the lcore handoff rings");
+            handoff.push_back(rings.back().get());
+        }
+    }
+    const size_t first_lcore_ring = rings.size();
     for (size_t i = 0; i < lcore_count; ++i) {
         const std::string suffix = std::to_string(i);
         rings.emplace_back(rte_ring_create_elem(("ev" + suffix).c_str(), sizeof(Event), 4096,
@@ -284,8 +311,11 @@ int run(const Args& args, Config config) {
         lc.stop = &stop;
         lc.burst = static_cast<uint16_t>(config.dataplane.burst);
         lc.busy_poll_us = config.dataplane.busy_poll_us;
+        lc.handoff = handoff;
+        lc.wake_fds = &wake_fds;
         auto lcore = std::make_unique<Lcore>(lc);
         if (!lcore->init(&error)) return fail(error);
+        wake_fds.push_back(lcore->wake_fd());
         lcores.push_back(std::move(lcore));
     }
     GatewayIo io;
@@ -332,7 +362,10 @@ int run(const Args& args, Config config) {
     // Packets still in the rings go back to the pool before it goes.
     for (size_t i = 0; i < rings.size(); ++i) {
         rte_ring* r = rings[i].get();
-        if (i % 2 == 0) {  // events, then commands, per lcore
+        if (i < first_lcore_ring) {  // handoff rings hold plain mbuf pointers
+            void* m;
+            while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        } else if ((i - first_lcore_ring) % 2 == 0) {  // events, then commands, per lcore
             Event ev;
             while (rte_ring_sc_dequeue_elem(r, &ev, sizeof ev) == 0)
                 if (ev.m) rte_pktmbuf_free(ev.m);
@@ -365,7 +398,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sluiced: %s\n", e.what());
         return kExitConfig;
     }
-    for (const auto& w : config.warnings) std::fprintf(stderr, "sluiced: warning: %s\n", w.c_str());
+    for (const auto& w : config.warnings) std::fprintf(stderr, "sluiced: %s\n", w.c_str());
     if (args.check) {
         std::printf("%s: ok (%zu peers)\n", args.config.c_str(), config.peers.size());
         return 0;
@@ -373,6 +406,18 @@ int main(int argc, char** argv) {
     if (geteuid() != 0)
         std::fprintf(stderr, "sluiced: warning: not running as root; creating the TUN device "
                              "and the sockets may fail\n");
+    // Before EAL, which would share (and on exit remove) the runtime
+    // directory of a daemon already serving this interface.
+    for (const std::string& path : {config.control.uapi_socket, config.control.ctl_socket}) {
+        if (socket_is_live(path)) {
+            std::fprintf(stderr, "sluiced: interface %s is already served by a running daemon (%s)\n",
+                         config.interface.name.c_str(), path.c_str());
+            return kExitStartup;
+        }
+    }
+    if (config.dataplane.mode == DataplaneMode::pipeline)
+        std::fprintf(stderr, "sluiced: warning: dataplane.mode pipeline is not available with the "
+                             "kernel driver; running run-to-completion\n");
     if (!args.foreground && detach() != 0) {
         std::fprintf(stderr, "sluiced: cannot detach: %s\n", std::strerror(errno));
         return kExitStartup;

@@ -122,7 +122,9 @@ void Lcore::run() {
 
 void Lcore::sleep() {
     const uint16_t q = cfg_.index;
-    if (cfg_.wan->rx_pending(q) || cfg_.lan->rx_pending(q) || rte_ring_count(cfg_.commands) > 0)
+    if (cfg_.wan->rx_pending(q) || cfg_.lan->rx_pending(q) || rte_ring_count(cfg_.commands) > 0 ||
+        (q < cfg_.handoff.size() && cfg_.handoff[q] != nullptr &&
+         rte_ring_count(cfg_.handoff[q]) > 0))
         return;
     ++counters_.sleeps;
     cfg_.rcu->offline(cfg_.index);
@@ -153,6 +155,14 @@ bool Lcore::iteration(const Snapshot& snap, int64_t now) {
     moved += receive_lan(snap, now);
     moved += take_commands(snap, now);
     flush_wan();
+    if (handed_to_.any() && cfg_.wake_fds != nullptr) {
+        for (size_t i = 0; i < cfg_.wake_fds->size(); ++i) {
+            if (!handed_to_.test(i)) continue;
+            const uint64_t one = 1;
+            [[maybe_unused]] ssize_t w = write((*cfg_.wake_fds)[i], &one, sizeof one);
+        }
+        handed_to_.reset();
+    }
     if (posted_) {
         const uint64_t one = 1;
         [[maybe_unused]] ssize_t n = write(cfg_.control_wake_fd, &one, sizeof one);
@@ -172,12 +182,43 @@ void Lcore::flush_wan() {
 
 uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
     rte_mbuf* pkts[kMaxBurst];
+    uint16_t moved = 0;
+    // Packets other lcores received for keypairs this one owns.
+    if (cfg_.index < cfg_.handoff.size() && cfg_.handoff[cfg_.index] != nullptr) {
+        const auto h = static_cast<uint16_t>(
+            rte_ring_sc_dequeue_burst(cfg_.handoff[cfg_.index], reinterpret_cast<void**>(pkts),
+                                      cfg_.burst, nullptr));
+        if (h > 0) {
+            counters_.handed_in += h;
+            process_wan(snap, pkts, h, now, false);
+            moved += h;
+        }
+    }
     const uint16_t n = cfg_.wan->rx_burst(cfg_.index, pkts, cfg_.burst);
-    if (n == 0) return 0;
+    if (n == 0) return moved;
     counters_.wan_rx_packets += n;
+    for (uint16_t i = 0; i < n; ++i) counters_.wan_rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+    process_wan(snap, pkts, n, now, true);
+    return static_cast<uint16_t>(moved + n);
+}
+
+// Hands a packet to the lcore that owns its keypair's receive side; false
+// when that lcore's ring is full (the caller drops it).
+bool Lcore::hand_off(int32_t owner, rte_mbuf* m) {
+    if (static_cast<size_t>(owner) >= cfg_.handoff.size()) return false;
+    rte_ring* ring = cfg_.handoff[static_cast<size_t>(owner)];
+    if (ring == nullptr || rte_ring_mp_enqueue(ring, m) != 0) return false;
+    ++counters_.handed_out;
+    handed_to_.set(static_cast<size_t>(owner));
+    return true;
+}
+
+void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64_t now,
+                        bool may_hand_off) {
 
     // Stage 2-3: classify; transport messages go into one decrypt batch.
     rte_mbuf* batch[kMaxBurst];
+    bool claimed[kMaxBurst];
     TransportPacket tps[kMaxBurst];
     Keypair* keypairs[kMaxBurst];
     uint32_t positions[kMaxBurst];
@@ -185,7 +226,6 @@ uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
     auto& tc = counters_.transport;
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        counters_.wan_rx_bytes += rte_pktmbuf_pkt_len(m);
         if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < 1) {
             ++tc.dropped(DropReason::too_short);
             rte_pktmbuf_free(m);
@@ -203,13 +243,23 @@ uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
                     pos = ref->peer;
                 }
             }
+            // The receive side (replay window) of a keypair belongs to one
+            // lcore: the first to receive on it claims it, and gives the claim
+            // back below if the packet turns out not to authenticate, so a
+            // forged packet cannot pin a keypair to the wrong lcore.
+            claimed[k] = false;
             if (kp != nullptr) {
-                int32_t owner = kp->rx_owner.load(std::memory_order_relaxed);
+                int32_t owner = kp->rx_owner.load(std::memory_order_acquire);
                 const auto me = static_cast<int32_t>(cfg_.index);
-                if (owner < 0 && kp->rx_owner.compare_exchange_strong(owner, me)) owner = me;
+                if (owner < 0 && kp->rx_owner.compare_exchange_strong(owner, me)) {
+                    owner = me;
+                    claimed[k] = true;
+                }
                 if (owner != me) {
-                    ++tc.dropped(DropReason::wrong_lcore);
-                    rte_pktmbuf_free(m);
+                    if (!may_hand_off || !hand_off(owner, m)) {
+                        ++tc.dropped(DropReason::wrong_lcore);
+                        rte_pktmbuf_free(m);
+                    }
                     continue;
                 }
             }
@@ -229,11 +279,14 @@ uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
             rte_pktmbuf_free(m);
         }
     }
-    if (k == 0) return n;
+    if (k == 0) return;
 
     // Stage 4.
     PacketResult results[kMaxBurst];
     decrypt_burst(keypairs, tps, k, now, results, tc);
+    for (uint16_t i = 0; i < k; ++i)
+        if (claimed[i] && !results[i].authenticated)
+            keypairs[i]->rx_owner.store(-1, std::memory_order_release);
 
     // Stages 5-7.
     rte_mbuf* lan_tx[kMaxBurst];
@@ -287,7 +340,6 @@ uint16_t Lcore::receive_wan(const Snapshot& snap, int64_t now) {
         lan_tx[out++] = m;
     }
     if (out > 0) cfg_.lan->tx_burst(cfg_.index, lan_tx, out);
-    return n;
 }
 
 uint16_t Lcore::receive_lan(const Snapshot& snap, int64_t now) {

@@ -3,11 +3,12 @@
 //
 // Stages, per loop iteration (a burst at a time, never blocking):
 //   0. quiescent state (RCU), then load the published Snapshot once
-//   1. WAN rx_burst
+//   1. packets other lcores handed over (below), then WAN rx_burst
 //   2. classify by message type: 1-3 → Event to control; 4 → transport batch;
 //      anything else dropped (bad_type, too_short)
 //   3. receiver index → keypair (Snapshot::by_index); claim the keypair's
-//      receive side for this lcore, or drop (wrong_lcore)
+//      receive side for this lcore, or hand the packet to the lcore that
+//      owns it over that lcore's handoff ring (wrong_lcore if it is full)
 //   4. decrypt_burst: length, key age, replay pre-check, open, replay update
 //   5. per authenticated packet: activity stamps and bytes (PeerShared), key
 //      confirmation of a `next` keypair and roaming → Event to control
@@ -31,6 +32,7 @@
 #pragma once
 
 #include <atomic>
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,6 +56,8 @@ struct LcoreCounters {
     uint64_t handshake_messages = 0;  // passed up to the control thread
     uint64_t staged = 0;              // passed up for lack of a keypair
     uint64_t commands = 0;            // taken from the control thread
+    uint64_t handed_out = 0;          // WAN packets passed to the lcore owning their keypair
+    uint64_t handed_in = 0;           // and taken from other lcores
     uint64_t sleeps = 0;              // times the loop slept on epoll
     uint64_t busy_cycles = 0;         // TSC cycles of iterations that moved packets
     uint64_t total_cycles = 0;        // TSC cycles since the loop started
@@ -70,6 +74,11 @@ struct LcoreConfig {
     const std::atomic<const Snapshot*>* snapshot = nullptr;  // control: publishes
     Rcu* rcu = nullptr;
     const std::atomic<bool>* stop = nullptr;
+    // Every lcore's handoff ring (multi-producer, single consumer: its
+    // owner), indexed by lcore index, and their eventfds to wake them. With
+    // one lcore the ring may be null.
+    std::vector<rte_ring*> handoff;
+    const std::vector<int>* wake_fds = nullptr;
     uint16_t burst = 32;
     // Empty polls for this long before sleeping on epoll. 0: sleep at once.
     uint32_t busy_poll_us = 50;
@@ -99,6 +108,10 @@ private:
 
     bool iteration(const Snapshot& snap, int64_t now);
     uint16_t receive_wan(const Snapshot& snap, int64_t now);
+    // Stages 2-7 for WAN packets; handed-in packets are never handed on.
+    void process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64_t now,
+                     bool may_hand_off);
+    bool hand_off(int32_t owner, rte_mbuf* m);
     uint16_t receive_lan(const Snapshot& snap, int64_t now);
     uint16_t take_commands(const Snapshot& snap, int64_t now);
     // Stages 9-12 for pkts whose peers are known: position in snap.peers, or
@@ -116,6 +129,7 @@ private:
     int epoll_fd_ = -1;
     LcoreCounters counters_;
     bool posted_ = false;  // events went up this iteration: wake control once
+    std::bitset<128> handed_to_;  // bit i: packets went to lcore i this iteration
     std::vector<rte_mbuf*> wan_tx_;
 };
 

@@ -26,7 +26,6 @@ struct Event {
     enum class Kind : uint8_t {
         handshake_message,  // m: a message of type 1, 2 or 3; its endpoint in the mbuf
         staged,             // m: an inner packet for peer_id, which has no usable keypair
-        need_handshake,     // peer_id's current keypair is past its age or count limit
         keypair_confirmed,  // the first authenticated packet arrived on keypair `index`
         roamed,             // an authenticated packet for peer_id came from `endpoint`
     };
