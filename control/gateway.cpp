@@ -95,7 +95,7 @@ Gateway::Gateway(Config config, GatewayIo io)
     // peer's session to time out (REKEY_TIMEOUT + KEEPALIVE_TIMEOUT).
     for (uint32_t id : peer_order_) {
         Peer& peer = *peers_.at(id);
-        if (peer.endpoint.family != 0) carry_out(peer, peer.timers.send_without_key(now), now);
+        if (peer.endpoint.family != 0) send_initiation(peer, now, /*probe=*/true);
     }
     register_ctl_handlers(handlers_);
     register_telemetry();

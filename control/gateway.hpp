@@ -141,7 +141,10 @@ private:
                             Time now);
     void process_response(const wire::HandshakeResponse& msg, const MbufEndpoint& from, Time now);
     void process_cookie_reply(const wire::CookieReply& msg, Time now);
-    void send_initiation(Peer& peer, Time now);
+    // `probe`: the start-up hello, outside the timers. It neither retries nor
+    // holds back (rate-limits) the initiation that real traffic asks for, so
+    // a peer that is not up yet costs nothing.
+    void send_initiation(Peer& peer, Time now, bool probe = false);
     void install_keypair(Peer& peer, std::unique_ptr<Keypair> kp, Time now);
     void forget_handshake_index(Peer& peer);
 

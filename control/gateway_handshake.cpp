@@ -173,7 +173,7 @@ void Gateway::process_cookie_reply(const wire::CookieReply& msg, Time now) {
     if (peer->jar->consume_reply(msg, now.count())) ++counters_.cookie_replies_received;
 }
 
-void Gateway::send_initiation(Peer& peer, Time now) {
+void Gateway::send_initiation(Peer& peer, Time now, bool probe) {
     if (!identity_ || !peer.handshake.static_static_ok) return;
     if (peer.endpoint.family == 0) {
         ++counters_.no_endpoint;
@@ -192,6 +192,7 @@ void Gateway::send_initiation(Peer& peer, Time now) {
     peer.jar->add_macs(reinterpret_cast<uint8_t*>(&msg), sizeof msg, now.count());
     if (send_raw(reinterpret_cast<const uint8_t*>(&msg), sizeof msg, peer.endpoint)) {
         ++counters_.handshake_initiations_sent;
+        if (probe) return;
         peer.timers.handshake_initiated(now);
         peer.timers.any_authenticated_packet_sent(now);
         peer.timers.any_authenticated_packet_traversal(now);

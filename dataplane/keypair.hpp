@@ -37,6 +37,11 @@ struct Keypair {
     // when several lcores send on one keypair.
     std::atomic<uint64_t> send_counter{0};
 
+    // lcores: set (relaxed) once an authenticated packet arrived on it. For a
+    // responder's `next` keypair that is the initiator's confirmation, and
+    // lcores send on it from then on, before the control thread has rotated
+    // it into `current`: the peer may already have dropped the old one.
+    std::atomic<bool> received{false};
     // The lcore that owns the receive side: -1 until the first lcore to
     // receive on the keypair claims it (compare-and-swap); fixed from then on.
     std::atomic<int32_t> rx_owner{-1};

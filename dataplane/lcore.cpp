@@ -304,6 +304,7 @@ void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64
             shared.rx_bytes.fetch_add(tps[i].len, std::memory_order_relaxed);
             shared.rx_packets.fetch_add(1, std::memory_order_relaxed);
             if (keypairs[i] == peer.next && keypairs[i]->local_index != last_confirmed) {
+                keypairs[i]->received.store(true, std::memory_order_relaxed);
                 last_confirmed = keypairs[i]->local_index;
                 Event ev;
                 ev.kind = Event::Kind::keypair_confirmed;
@@ -425,7 +426,9 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
                           int64_t now) {
     auto& tc = counters_.transport;
     const PeerView& peer = snap.peers[position];
-    Keypair* kp = peer.current;
+    Keypair* kp = peer.next != nullptr && peer.next->received.load(std::memory_order_relaxed)
+                      ? peer.next
+                      : peer.current;
     if (kp == nullptr || !sendable(*kp, now)) {
         // Stage 10: the control thread keeps them (bounded) and handshakes.
         for (uint16_t i = 0; i < n; ++i) {
