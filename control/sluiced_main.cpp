@@ -363,7 +363,7 @@ int run(const Args& args, Config config) {
     for (size_t i = 0; i < rings.size(); ++i) {
         rte_ring* r = rings[i].get();
         if (i < first_lcore_ring) {  // handoff rings hold plain mbuf pointers
-            void* m;
+            void* m = nullptr;
             while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
         } else if ((i - first_lcore_ring) % 2 == 0) {  // events, then commands, per lcore
             Event ev;
