@@ -15,6 +15,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "control/ctl_server.hpp"
 #include "control/gateway_peer.hpp"
@@ -191,15 +192,17 @@ void Gateway::run() {
 }
 
 void Gateway::shutdown() {
+    uapi_server_.reset();  // nothing may read peers from here on
+    ctl_server_.reset();
     for (auto& [id, peer] : peers_) {
         drop_staged(*peer);
         retire_keypairs(peer->slots.clear());
         peer->handshake.clear();
+        PeerShared* shared = std::exchange(peer->shared, nullptr);
+        io_.rcu->retire([shared] { delete shared; });
     }
     identity_.reset();  // wipes the private key
     io_.rcu->synchronize();
-    uapi_server_.reset();
-    ctl_server_.reset();
     log::info("keys wiped");
 }
 
