@@ -122,6 +122,10 @@ void Gateway::process_initiation(const wire::HandshakeInitiation& msg, const Mbu
         return;
     }
     install_keypair(*peer, std::move(kp), now);
+    // The lcores must know the new keypair before the initiator can answer
+    // on it: its first data would otherwise be an unknown index, lost (and
+    // left fresh for anyone who captured it to replay later).
+    publish();
     if (send_raw(reinterpret_cast<const uint8_t*>(&response), sizeof response, peer->endpoint)) {
         ++counters_.handshake_responses_sent;
         peer->timers.handshake_response_sent(now);
