@@ -28,12 +28,6 @@ namespace sluice {
 
 // ---- Small shared helpers ----------------------------------------------------------
 
-int64_t monotonic_now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 int64_t realtime_now_ns() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -86,7 +80,7 @@ Gateway::Gateway(Config config, GatewayIo io)
       started_(std::chrono::steady_clock::now()) {
     for (const auto& p : config_.peers)
         if (!p.name.empty()) names_[p.public_key] = p.name;
-    const Time now(monotonic_now_ns());
+    const Time now(monotonic_ns());
     device_ = DeviceConfig::from_config(config_, resolve_endpoint);
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);
@@ -141,7 +135,7 @@ void Gateway::run() {
     if (ctl_server_) watch(ctl_server_->fd());
 
     while (!stop_.load()) {
-        Time now(monotonic_now_ns());
+        Time now(monotonic_ns());
         int timeout_ms = static_cast<int>(kTick.count());
         if (const auto deadline = next_deadline()) {
             const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
@@ -175,11 +169,12 @@ void Gateway::run() {
                 ctl_server_->poll();
             }
         }
-        now = Time(monotonic_now_ns());
+        now = Time(monotonic_ns());
         drain_events(now);
         run_handshake_worker(now);
         run_timers(now);
         if (dirty_) publish();
+        if (std::exchange(commands_pending_, false)) io_.lcores.front()->wake();
         io_.rcu->reclaim();
         if (now - last_gc_ >= std::chrono::seconds(1)) {
             last_gc_ = now;
@@ -233,19 +228,7 @@ void Gateway::handle_event(const Event& ev, Time now) {
                 rte_pktmbuf_free(ev.m);
                 return;
             }
-            if (peer->staged.size() >= kMaxStagedPerPeer) {
-                rte_pktmbuf_free(peer->staged.front());
-                peer->staged.pop_front();
-                ++counters_.staged_dropped;
-            }
-            peer->staged.push_back(ev.m);
-            // A keypair may have arrived since the lcore looked: send at once.
-            if (Keypair* kp = peer->slots.current();
-                kp != nullptr && may_send_data(timing_of(*kp), now)) {
-                flush_staged(*peer, now);
-                return;
-            }
-            carry_out(*peer, peer->timers.send_without_key(now), now);
+            stage(*peer, ev.m, now);
             return;
         }
         case Event::Kind::keypair_confirmed: {
@@ -286,7 +269,7 @@ bool Gateway::send_command(const Command& cmd) {
         rte_pktmbuf_free(cmd.m);
         return false;
     }
-    lcore->wake();
+    commands_pending_ = true;  // one wake-up per round, not one write(2) per command
     return true;
 }
 
@@ -308,6 +291,21 @@ bool Gateway::send_raw(const uint8_t* data, size_t len, const MbufEndpoint& to) 
     cmd.kind = Command::Kind::send_raw;
     cmd.m = m;
     return send_command(cmd);
+}
+
+void Gateway::stage(Peer& peer, rte_mbuf* m, Time now) {
+    if (peer.staged.size() >= kMaxStagedPerPeer) {  // the oldest goes, as in WireGuard
+        rte_pktmbuf_free(peer.staged.front());
+        peer.staged.pop_front();
+        ++counters_.staged_dropped;
+    }
+    peer.staged.push_back(m);
+    // A keypair may have arrived since the lcore looked: send at once.
+    if (Keypair* kp = peer.slots.current(); kp != nullptr && may_send_data(timing_of(*kp), now)) {
+        flush_staged(peer, now);
+        return;
+    }
+    carry_out(peer, peer.timers.send_without_key(now), now);
 }
 
 void Gateway::flush_staged(Peer& peer, Time now) {

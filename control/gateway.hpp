@@ -131,6 +131,9 @@ private:
     Peer* peer_by_key(const Key& key);
     bool send_command(const Command& cmd);
     bool send_raw(const uint8_t* data, size_t len, const MbufEndpoint& to);
+    // Queues `m` for the peer (bounded, oldest dropped) and sends the queue
+    // if a keypair is usable, else asks for a handshake.
+    void stage(Peer& peer, rte_mbuf* m, Time now);
     void flush_staged(Peer& peer, Time now);
     void drop_staged(Peer& peer);
 
@@ -190,6 +193,7 @@ private:
     std::map<Key, std::string> names_;                 // from the configuration file
     std::chrono::nanoseconds rekey_after_time_;
     bool dirty_ = true;  // something lcores read changed: publish
+    bool commands_pending_ = false;  // lcore 0 has commands to pick up: wake it
     uint64_t generation_ = 0;
     std::atomic<bool> stop_{false};
     ControlCounters counters_;

@@ -86,10 +86,12 @@ void Gateway::run_handshake_worker(Time now) {
 void Gateway::process_initiation(const wire::HandshakeInitiation& msg, const MbufEndpoint& from,
                                  Time now) {
     if (!identity_) return;
+    // The lookup remembers whose handshake it handed out.
+    Peer* peer = nullptr;
     const ConsumedInitiation consumed = consume_initiation(
         msg, *identity_,
-        [this](const Key& key) -> Handshake* {
-            Peer* peer = peer_by_key(key);
+        [this, &peer](const Key& key) -> Handshake* {
+            peer = peer_by_key(key);
             return peer ? &peer->handshake : nullptr;
         },
         now.count());
@@ -97,10 +99,6 @@ void Gateway::process_initiation(const wire::HandshakeInitiation& msg, const Mbu
         ++counters_.handshake_errors[static_cast<size_t>(consumed.error)];
         return;
     }
-    Peer* peer = nullptr;
-    for (auto& [id, p] : peers_)
-        if (&p->handshake == consumed.peer) peer = p.get();
-    if (peer == nullptr) return;
     peer->endpoint = from;  // a handshake is authenticated: the peer is there now
     dirty_ = true;
     peer->timers.any_authenticated_packet_received(now);
@@ -137,21 +135,18 @@ void Gateway::process_initiation(const wire::HandshakeInitiation& msg, const Mbu
 void Gateway::process_response(const wire::HandshakeResponse& msg, const MbufEndpoint& from,
                                Time now) {
     if (!identity_) return;
+    Peer* peer = nullptr;  // the lookup remembers whose handshake it handed out
     const ConsumedResponse consumed =
-        consume_response(msg, *identity_, [this](uint32_t index) -> Handshake* {
+        consume_response(msg, *identity_, [this, &peer](uint32_t index) -> Handshake* {
             const uint32_t* id = indices_.lookup(index);
-            Peer* peer = id ? peer_by_id(*id) : nullptr;
-            if (peer == nullptr || peer->pending_index != index) return nullptr;
-            return &peer->handshake;
+            peer = id ? peer_by_id(*id) : nullptr;
+            if (peer == nullptr || peer->pending_index != index) peer = nullptr;
+            return peer ? &peer->handshake : nullptr;
         });
     if (consumed.error != HandshakeError::ok) {
         ++counters_.handshake_errors[static_cast<size_t>(consumed.error)];
         return;
     }
-    Peer* peer = nullptr;
-    for (auto& [id, p] : peers_)
-        if (&p->handshake == consumed.peer) peer = p.get();
-    if (peer == nullptr) return;
     peer->endpoint = from;
     dirty_ = true;
     std::unique_ptr<Keypair> kp = derive_keypair(peer->handshake, now.count());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "control/gateway.hpp"
+#include "dataplane/clock.hpp"  // monotonic_ns
 
 namespace sluice {
 
@@ -52,7 +53,6 @@ std::optional<uapi::SocketEndpoint> resolve_endpoint(const Endpoint& e);
 // Jitter for the handshake timers (uniform in [0, REKEY_TIMEOUT_JITTER_MAX)).
 JitterSource timer_jitter_source();
 
-int64_t monotonic_now_ns();
 int64_t realtime_now_ns();
 
 }  // namespace sluice

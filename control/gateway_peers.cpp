@@ -144,7 +144,7 @@ uapi::Error Gateway::uapi_set(const uapi::SetRequest& request) {
         log::warning("wg set refused: " + result.error.message);
         return result.error;
     }
-    apply_changes(result.changes, Time(monotonic_now_ns()));
+    apply_changes(result.changes, Time(monotonic_ns()));
     return {};
 }
 
@@ -191,7 +191,7 @@ void Gateway::reload(ctl::ReloadResponse* response, std::string* error) {
     response->peers_added = static_cast<uint32_t>(result.changes.added.size());
     response->peers_removed = static_cast<uint32_t>(result.changes.removed.size());
     response->peers_changed = static_cast<uint32_t>(result.changes.updated.size());
-    apply_changes(result.changes, Time(monotonic_now_ns()));
+    apply_changes(result.changes, Time(monotonic_ns()));
     config_.peers = fresh.peers;
     config_.testing = fresh.testing;
     log::info("reloaded " + config_.file + ": " + std::to_string(response->peers_added) +

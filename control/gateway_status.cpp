@@ -146,7 +146,7 @@ void Gateway::register_ctl_handlers(ctl::HandlerTable& table) {
         if (result.error)
             return Failure{static_cast<uint32_t>(result.error.code), result.error.message};
         if (!req.name.empty()) names_[req.public_key] = req.name;
-        apply_changes(result.changes, Time(monotonic_now_ns()));
+        apply_changes(result.changes, Time(monotonic_ns()));
         log::info("peer added by sluicectl" + (req.name.empty() ? "" : ": " + req.name));
         return PeerAddResponse{};
     });
@@ -169,7 +169,7 @@ void Gateway::register_ctl_handlers(ctl::HandlerTable& table) {
         ApplyResult result = device_.apply(set);
         if (result.error)
             return Failure{static_cast<uint32_t>(result.error.code), result.error.message};
-        apply_changes(result.changes, Time(monotonic_now_ns()));
+        apply_changes(result.changes, Time(monotonic_ns()));
         PeerRemoveResponse r;
         r.public_key = *key;
         if (const auto it = names_.find(*key); it != names_.end()) {
@@ -196,7 +196,7 @@ ctl::ShowResponse Gateway::show() const {
     r.interface.driver = io_.driver;
     r.interface.mtu = config_.interface.mtu;
     r.interface.addresses = config_.interface.addresses;
-    const int64_t now = monotonic_now_ns();
+    const int64_t now = monotonic_ns();
     for (uint32_t id : peer_order_) {
         const Peer& peer = *peers_.at(id);
         const DevicePeer* dp = device_.find_peer(id);
@@ -306,7 +306,7 @@ ctl::DropsResponse Gateway::show_drops() const {
 
 ctl::StatsResponse Gateway::stats() const {
     ctl::StatsResponse r;
-    r.timestamp_ns = static_cast<uint64_t>(monotonic_now_ns());
+    r.timestamp_ns = static_cast<uint64_t>(monotonic_ns());
     r.ports.push_back(ctl::PortStats{0, io_.wan->name(), port_counters(io_.wan->stats())});
     r.ports.push_back(ctl::PortStats{1, io_.lan->name(), port_counters(io_.lan->stats())});
     for (const Lcore* l : io_.lcores)

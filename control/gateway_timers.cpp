@@ -92,26 +92,10 @@ void Gateway::carry_out(Peer& peer, TimerActions actions, Time now) {
     // clear_endpoint_source: sockets here are not pinned to a source address.
 }
 
+// An empty packet, which goes the way of any packet: out on the current
+// keypair, or staged while a handshake is asked for.
 void Gateway::send_keepalive(Peer& peer, Time now) {
-    rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
-    if (m == nullptr) return;
-    Keypair* kp = peer.slots.current();
-    if (kp == nullptr || !may_send_data(timing_of(*kp), now)) {
-        // As any packet without a key: staged, and a handshake is asked for.
-        if (peer.staged.size() >= kMaxStagedPerPeer) {
-            rte_pktmbuf_free(m);
-        } else {
-            peer.staged.push_back(m);
-        }
-        carry_out(peer, peer.timers.send_without_key(now), now);
-        return;
-    }
-    if (dirty_) publish();  // the lcore must see the keypair
-    Command cmd;
-    cmd.kind = Command::Kind::encrypt;
-    cmd.peer_id = peer.id;
-    cmd.m = m;
-    send_command(cmd);
+    if (rte_mbuf* m = rte_pktmbuf_alloc(io_.pool)) stage(peer, m, now);
 }
 
 void Gateway::zero_keys(Peer& peer) {

@@ -188,9 +188,21 @@ int lcore_entry(void* arg) {
     return 0;
 }
 
+// Frees a ring, first giving the mbufs still queued in it back to their pool.
+rte_mbuf* mbuf_of(void* m) { return static_cast<rte_mbuf*>(m); }
+rte_mbuf* mbuf_of(const Event& ev) { return ev.m; }
+rte_mbuf* mbuf_of(const Command& cmd) { return cmd.m; }
+template <typename Elem>
 struct RingDeleter {
-    void operator()(rte_ring* r) const { rte_ring_free(r); }
+    void operator()(rte_ring* r) const {
+        Elem e{};
+        while (rte_ring_sc_dequeue_elem(r, &e, sizeof e) == 0)
+            if (rte_mbuf* m = mbuf_of(e)) rte_pktmbuf_free(m);
+        rte_ring_free(r);
+    }
 };
+template <typename Elem>
+using Ring = std::unique_ptr<rte_ring, RingDeleter<Elem>>;
 struct PoolDeleter {
     void operator()(rte_mempool* p) const { rte_mempool_free(p); }
 };
@@ -271,7 +283,9 @@ int run(const Args& args, Config config) {
     const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     std::atomic<const Snapshot*> snapshot{new Snapshot()};
     std::atomic<bool> stop{false};
-    std::vector<std::unique_ptr<rte_ring, RingDeleter>> rings;
+    std::vector<Ring<void*>> handoff_rings;
+    std::vector<Ring<Event>> event_rings;
+    std::vector<Ring<Command>> command_rings;
     std::vector<std::unique_ptr<Lcore>> lcores;
     std::vector<unsigned> worker_ids;
     unsigned id;
@@ -282,21 +296,22 @@ int run(const Args& args, Config config) {
     std::vector<int> wake_fds;
     if (lcore_count > 1) {
         for (size_t i = 0; i < lcore_count; ++i) {
-            rings.emplace_back(rte_ring_create(("ho" + std::to_string(i)).c_str(), 1024,
-                                               SOCKET_ID_ANY, RING_F_SC_DEQ));
-            if (!rings.back()) return fail("cannot create the lcore handoff rings");
-            handoff.push_back(rings.back().get());
+            handoff_rings.emplace_back(rte_ring_create(("ho" + std::to_string(i)).c_str(), 1024,
+                                                       SOCKET_ID_ANY, RING_F_SC_DEQ));
+            if (!handoff_rings.back()) return fail("cannot create the lcore handoff rings");
+            handoff.push_back(handoff_rings.back().get());
         }
     }
-    const size_t first_lcore_ring = rings.size();
     for (size_t i = 0; i < lcore_count; ++i) {
         const std::string suffix = std::to_string(i);
-        rings.emplace_back(rte_ring_create_elem(("ev" + suffix).c_str(), sizeof(Event), 4096,
-                                                SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ));
-        rte_ring* events = rings.back().get();
-        rings.emplace_back(rte_ring_create_elem(("cmd" + suffix).c_str(), sizeof(Command), 4096,
-                                                SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ));
-        rte_ring* commands = rings.back().get();
+        event_rings.emplace_back(rte_ring_create_elem(("ev" + suffix).c_str(), sizeof(Event),
+                                                      4096, SOCKET_ID_ANY,
+                                                      RING_F_SP_ENQ | RING_F_SC_DEQ));
+        rte_ring* events = event_rings.back().get();
+        command_rings.emplace_back(rte_ring_create_elem(("cmd" + suffix).c_str(), sizeof(Command),
+                                                        4096, SOCKET_ID_ANY,
+                                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
+        rte_ring* commands = command_rings.back().get();
         if (events == nullptr || commands == nullptr) return fail("cannot create the lcore rings");
         LcoreConfig lc;
         lc.index = static_cast<unsigned>(i);
@@ -359,23 +374,10 @@ int run(const Args& args, Config config) {
     gateway.reset();
     delete snapshot.exchange(nullptr);
     lcores.clear();
-    // Packets still in the rings go back to the pool before it goes.
-    for (size_t i = 0; i < rings.size(); ++i) {
-        rte_ring* r = rings[i].get();
-        if (i < first_lcore_ring) {  // handoff rings hold plain mbuf pointers
-            void* m = nullptr;
-            while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-        } else if ((i - first_lcore_ring) % 2 == 0) {  // events, then commands, per lcore
-            Event ev;
-            while (rte_ring_sc_dequeue_elem(r, &ev, sizeof ev) == 0)
-                if (ev.m) rte_pktmbuf_free(ev.m);
-        } else {
-            Command cmd;
-            while (rte_ring_sc_dequeue_elem(r, &cmd, sizeof cmd) == 0)
-                if (cmd.m) rte_pktmbuf_free(cmd.m);
-        }
-    }
-    rings.clear();
+    // The rings give their packets back to the pool before it goes.
+    handoff_rings.clear();
+    event_rings.clear();
+    command_rings.clear();
     close(events_fd);
     wan.reset();
     lan.reset();

@@ -6,23 +6,17 @@
 #include <rte_ring_elem.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/clock.hpp"
 #include "dataplane/wire.hpp"
 
 namespace sluice {
 
 namespace {
-
-int64_t monotonic_ns() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 uint32_t read_le32(const uint8_t* p) noexcept {
     uint32_t v;
@@ -47,15 +41,6 @@ bool inner_address(const uint8_t* p, uint32_t len, bool source, IpFamily* family
         return true;
     }
     return false;
-}
-
-// May the packet path encrypt with this keypair now? Past the age or message
-// limit only a new handshake helps; the control thread will have started one.
-bool sendable(const Keypair& kp, int64_t now) noexcept {
-    const int64_t reject_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(wire::kRejectAfterTime).count();
-    return now - kp.birth_ns < reject_ns &&
-           kp.send_counter.load(std::memory_order_relaxed) < wire::kRejectAfterMessages;
 }
 
 }  // namespace
@@ -429,7 +414,7 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
     Keypair* kp = peer.next != nullptr && peer.next->received.load(std::memory_order_relaxed)
                       ? peer.next
                       : peer.current;
-    if (kp == nullptr || !sendable(*kp, now)) {
+    if (kp == nullptr || !may_encrypt(*kp, now)) {
         // Stage 10: the control thread keeps them (bounded) and handshakes.
         for (uint16_t i = 0; i < n; ++i) {
             Event ev;

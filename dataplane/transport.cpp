@@ -17,19 +17,12 @@ static_assert(kTransportChunk <= AeadEngine::kMaxBurst,
               "one transport chunk must go to the AEAD engine as one burst");
 static_assert(wire::kAeadTagLen == kAeadTagSize);
 
-constexpr int64_t kRejectAfterTimeNs =
-    std::chrono::duration_cast<std::chrono::nanoseconds>(wire::kRejectAfterTime).count();
-
 // How far ahead of the packet being worked on to prefetch, as DPDK's examples do.
 constexpr size_t kPrefetchAhead = 3;
 
 // Type 4 with three zero reserved bytes, read as one little-endian word: the
 // kernel module compares the same way, so non-zero reserved bytes are refused.
 constexpr uint32_t kTransportTypeWord = static_cast<uint32_t>(wire::MessageType::transport_data);
-
-bool key_expired(const Keypair& keypair, int64_t now_ns) noexcept {
-    return now_ns - keypair.birth_ns >= kRejectAfterTimeNs;
-}
 
 void drop(PacketResult& result, DropReason reason, TransportCounters& counters) noexcept {
     result.verdict = Verdict::drop;

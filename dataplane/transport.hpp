@@ -32,6 +32,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -119,6 +120,19 @@ constexpr uint32_t padded_length(uint32_t len, uint32_t mtu) noexcept {
 // or IPv6 (40 + payload length <= len). 0 when it is neither or lies.
 // Transport decryption uses it to trim WireGuard's padding.
 uint32_t inner_packet_length(const uint8_t* packet, uint32_t len) noexcept;
+
+// Older than REJECT_AFTER_TIME: the keypair may neither encrypt nor decrypt.
+inline constexpr int64_t kRejectAfterTimeNs =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(wire::kRejectAfterTime).count();
+inline bool key_expired(const Keypair& keypair, int64_t now_ns) noexcept {
+    return now_ns - keypair.birth_ns >= kRejectAfterTimeNs;
+}
+// Whether encrypt_burst would send anything on `keypair` now: young enough and
+// below the message limit. Past either only a new handshake helps.
+inline bool may_encrypt(const Keypair& keypair, int64_t now_ns) noexcept {
+    return !key_expired(keypair, now_ns) &&
+           keypair.send_counter.load(std::memory_order_relaxed) < wire::kRejectAfterMessages;
+}
 
 // Encrypts packets[0..n) with `keypair`'s send half. now_ns is the same clock
 // keypair.birth_ns was taken from. results[i] and packets[i].len say what
