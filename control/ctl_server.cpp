@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/ctl_wire.hpp"   // get_header
 #include "dataplane/keypair.hpp"  // secure_wipe
 
 namespace sluice {
@@ -40,12 +41,8 @@ public:
     bool between_requests() const noexcept override { return reader_.between_frames(); }
 
 private:
-    // The header's status field (offset 16, little-endian).
     static uint32_t status_of(const std::vector<uint8_t>& frame) noexcept {
-        if (frame.size() < ctl::kHeaderSize) return 1;
-        uint32_t status = 0;
-        for (size_t i = 0; i < 4; ++i) status |= uint32_t{frame[16 + i]} << (8 * i);
-        return status;
+        return frame.size() < ctl::kHeaderSize ? 1 : ctl::get_header(frame.data()).status;
     }
 
     const ctl::HandlerTable& handlers_;
@@ -55,14 +52,13 @@ private:
 std::unique_ptr<CtlServer> CtlServer::create(const std::string& path, ctl::HandlerTable handlers,
                                              std::string* error, const ServerLimits& limits) {
     std::unique_ptr<CtlServer> server(new CtlServer());
-    server->handlers_ = std::make_unique<ctl::HandlerTable>(std::move(handlers));
-    const ctl::HandlerTable* table = server->handlers_.get();
+    auto table = std::make_shared<const ctl::HandlerTable>(std::move(handlers));
+    server->state_ = table;
     server->core_ = SocketServer::create(
-        path, [table] { return std::make_unique<Session>(*table); }, limits, error);
+        path, [t = table.get()] { return std::make_unique<Session>(*t); }, limits, error);
     if (!server->core_) return nullptr;
     return server;
 }
 
-CtlServer::~CtlServer() = default;
 
 }  // namespace sluice

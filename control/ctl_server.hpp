@@ -23,33 +23,17 @@
 
 namespace sluice {
 
-class CtlServer {
+class CtlServer final : public ProtocolServer {
 public:
     // Listens on `path` and serves requests with `handlers`; nullptr with one
     // line in *error on failure.
     static std::unique_ptr<CtlServer> create(const std::string& path, ctl::HandlerTable handlers,
                                              std::string* error, const ServerLimits& limits = {});
-    ~CtlServer();
-    CtlServer(const CtlServer&) = delete;
-    CtlServer& operator=(const CtlServer&) = delete;
-
-    // For the daemon's epoll: readable when poll() has work.
-    [[nodiscard]] int fd() const noexcept { return core_->fd(); }
-    void poll() noexcept { core_->poll(); }
-    void tick(std::chrono::steady_clock::time_point now) noexcept { core_->tick(now); }
-
-    [[nodiscard]] size_t client_count() const noexcept { return core_->client_count(); }
-    [[nodiscard]] const ServerCounters& counters() const noexcept { return core_->counters(); }
-    [[nodiscard]] size_t buffered_bytes() const noexcept { return core_->buffered_bytes(); }
-    [[nodiscard]] const std::string& path() const noexcept { return core_->path(); }
 
 private:
     class Session;
 
     CtlServer() = default;
-
-    std::unique_ptr<ctl::HandlerTable> handlers_;  // sessions point here: outlives core_
-    std::unique_ptr<SocketServer> core_;
 };
 
 }  // namespace sluice

@@ -1,6 +1,7 @@
-// Internal to the sluice_ctl library: the frame header's byte layout and the
-// checks on it, shared by the payload codec (ctl_codec.cpp), which builds and
-// decodes whole frames, and the stream reader (ctl_frames.cpp).
+// Internal to the control protocol's implementations: the frame header's byte
+// layout and the checks on it, shared by the payload codec (ctl_codec.cpp),
+// which builds and decodes whole frames, the stream reader (ctl_frames.cpp),
+// and the daemon's server (ctl_server.cpp), which reads a reply's status.
 #pragma once
 
 #include <cstddef>

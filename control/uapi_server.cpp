@@ -88,15 +88,14 @@ std::unique_ptr<UapiServer> UapiServer::create(const std::string& path, GetFn ge
                                                std::string* error, const ServerLimits& limits,
                                                const uapi::ReaderLimits& reader_limits) {
     std::unique_ptr<UapiServer> server(new UapiServer());
-    server->callbacks_ =
-        std::make_unique<Callbacks>(Callbacks{std::move(get), std::move(set), reader_limits});
-    const Callbacks* callbacks = server->callbacks_.get();
+    auto callbacks = std::make_shared<const Callbacks>(
+        Callbacks{std::move(get), std::move(set), reader_limits});
+    server->state_ = callbacks;
     server->core_ = SocketServer::create(
-        path, [callbacks] { return std::make_unique<Session>(*callbacks); }, limits, error);
+        path, [c = callbacks.get()] { return std::make_unique<Session>(*c); }, limits, error);
     if (!server->core_) return nullptr;
     return server;
 }
 
-UapiServer::~UapiServer() = default;
 
 }  // namespace sluice

@@ -29,7 +29,7 @@
 
 namespace sluice {
 
-class UapiServer {
+class UapiServer final : public ProtocolServer {
 public:
     // The daemon's answer to get=1: a snapshot of the device.
     using GetFn = std::function<uapi::DeviceStatus()>;
@@ -40,19 +40,6 @@ public:
     static std::unique_ptr<UapiServer> create(const std::string& path, GetFn get, SetFn set,
                                               std::string* error, const ServerLimits& limits = {},
                                               const uapi::ReaderLimits& reader_limits = {});
-    ~UapiServer();
-    UapiServer(const UapiServer&) = delete;
-    UapiServer& operator=(const UapiServer&) = delete;
-
-    // For the daemon's epoll: readable when poll() has work.
-    [[nodiscard]] int fd() const noexcept { return core_->fd(); }
-    void poll() noexcept { core_->poll(); }
-    void tick(std::chrono::steady_clock::time_point now) noexcept { core_->tick(now); }
-
-    [[nodiscard]] size_t client_count() const noexcept { return core_->client_count(); }
-    [[nodiscard]] const ServerCounters& counters() const noexcept { return core_->counters(); }
-    [[nodiscard]] size_t buffered_bytes() const noexcept { return core_->buffered_bytes(); }
-    [[nodiscard]] const std::string& path() const noexcept { return core_->path(); }
 
 private:
     struct Callbacks {
@@ -63,9 +50,6 @@ private:
     class Session;
 
     UapiServer() = default;
-
-    std::unique_ptr<Callbacks> callbacks_;  // sessions point here: outlives core_
-    std::unique_ptr<SocketServer> core_;
 };
 
 }  // namespace sluice

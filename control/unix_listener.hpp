@@ -238,4 +238,31 @@ private:
     std::vector<epoll_event> events_;
 };
 
+// What the two protocol servers (UapiServer, CtlServer) share: the socket
+// core, the accessors the daemon uses, and the protocol's state that their
+// sessions point into. The state is declared before the core, so it is
+// destroyed after it: no session outlives what it points to.
+class ProtocolServer {
+public:
+    ProtocolServer(const ProtocolServer&) = delete;
+    ProtocolServer& operator=(const ProtocolServer&) = delete;
+
+    // For the daemon's epoll: readable when poll() has work.
+    [[nodiscard]] int fd() const noexcept { return core_->fd(); }
+    void poll() noexcept { core_->poll(); }
+    void tick(std::chrono::steady_clock::time_point now) noexcept { core_->tick(now); }
+
+    [[nodiscard]] size_t client_count() const noexcept { return core_->client_count(); }
+    [[nodiscard]] const ServerCounters& counters() const noexcept { return core_->counters(); }
+    [[nodiscard]] size_t buffered_bytes() const noexcept { return core_->buffered_bytes(); }
+    [[nodiscard]] const std::string& path() const noexcept { return core_->path(); }
+
+protected:
+    ProtocolServer() = default;
+    ~ProtocolServer() = default;
+
+    std::shared_ptr<const void> state_;  // sessions point here: outlives core_
+    std::unique_ptr<SocketServer> core_;
+};
+
 }  // namespace sluice
