@@ -151,20 +151,11 @@ struct DataplaneConfig {
 struct PeerConfig {
     std::string name;  // optional, unique when set
     Key public_key{};
-    std::optional<Key> preshared_key;
+    SecretKey preshared_key;
     std::string preshared_key_file;  // resolved path; empty when inline or absent
     std::optional<Endpoint> endpoint;
     std::vector<IpPrefix> allowed_ips;  // masked, unique across all peers
     uint16_t persistent_keepalive = 0;  // seconds; 0 = off
-
-    PeerConfig() = default;
-    PeerConfig(const PeerConfig&) = default;
-    PeerConfig(PeerConfig&&) = default;
-    PeerConfig& operator=(const PeerConfig&) = default;
-    PeerConfig& operator=(PeerConfig&&) = default;
-    ~PeerConfig() {
-        if (preshared_key) secure_wipe(preshared_key->data(), preshared_key->size());
-    }
 };
 
 struct ControlConfig {

@@ -434,13 +434,17 @@ bool unique_by(const List& items, auto key) {
     return true;
 }
 
+// A SecretKey travels as the std::optional<Key> it is.
+std::optional<Key>& as_optional(SecretKey& k) { return k; }
+const std::optional<Key>& as_optional(const SecretKey& k) { return k; }
+
 template <typename IO, Is<PeerAddRequest> T>
 void schema(IO& io, T& r) {
     io.field("public_key", r.public_key);
     io.text("name", r.name, kMaxPeerName);
     io.check(r.name.empty() || valid_peer_name(r.name), "name",
              "a peer name is 1 to 64 printable ASCII characters, no space at either end");
-    io.field("preshared_key", r.preshared_key);
+    io.field("preshared_key", as_optional(r.preshared_key));
     io.field("endpoint", r.endpoint);
     io.list("allowed_ips", r.allowed_ips, kMaxAllowedIps);
     io.check(std::all_of(r.allowed_ips.begin(), r.allowed_ips.end(),

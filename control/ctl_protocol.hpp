@@ -284,20 +284,10 @@ struct PeerAddRequest {
 
     Key public_key{};
     std::string name;                  // empty: none; else valid_peer_name()
-    std::optional<Key> preshared_key;  // travels only over the 0600 socket
+    SecretKey preshared_key;  // travels only over the 0600 socket
     std::optional<SocketAddress> endpoint;
     std::vector<IpPrefix> allowed_ips;  // masked (no host bits), each once
     uint16_t persistent_keepalive = 0;  // seconds; 0 = off
-
-    PeerAddRequest() = default;
-    PeerAddRequest(const PeerAddRequest&) = default;
-    PeerAddRequest(PeerAddRequest&&) = default;
-    PeerAddRequest& operator=(const PeerAddRequest&) = default;
-    PeerAddRequest& operator=(PeerAddRequest&&) = default;
-    // Every copy of the preshared key is wiped when it goes away.
-    ~PeerAddRequest() {
-        if (preshared_key) secure_wipe(preshared_key->data(), preshared_key->size());
-    }
     friend bool operator==(const PeerAddRequest&, const PeerAddRequest&) = default;
 };
 

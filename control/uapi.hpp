@@ -49,28 +49,8 @@ struct Error {
 
 // ---- Keys -----------------------------------------------------------------------
 
-// std::optional<Key> for private and preshared keys: the key is wiped when the
-// object goes away, so the structs below that hold one need no destructor.
-class SecretKey : public std::optional<Key> {
-public:
-    using std::optional<Key>::optional;
-    using std::optional<Key>::operator=;
-    SecretKey() = default;
-    SecretKey(const SecretKey&) = default;
-    SecretKey(SecretKey&&) = default;  // the moved-from copy is wiped by its own destructor
-    SecretKey& operator=(const SecretKey&) = default;
-    SecretKey& operator=(SecretKey&&) = default;
-    ~SecretKey() {
-        if (has_value()) secure_wipe(&**this, sizeof(Key));
-    }
-
-    // std::optional's own comparisons are templates that find two equally
-    // good matches for two SecretKeys; this one is exact.
-    friend bool operator==(const SecretKey& a, const SecretKey& b) {
-        return static_cast<const std::optional<Key>&>(a) ==
-               static_cast<const std::optional<Key>&>(b);
-    }
-};
+// A private or preshared key that may be absent; wipes itself (keypair.hpp).
+using sluice::SecretKey;
 
 // In the UAPI an all-zero key means "none": setting one removes the key, and
 // a get writes none for it.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "dataplane/replay_window.hpp"
 #include "dataplane/wire.hpp"
@@ -22,6 +23,29 @@ inline void secure_wipe(void* p, size_t n) noexcept {
     volatile uint8_t* bytes = static_cast<volatile uint8_t*>(p);
     for (size_t i = 0; i < n; ++i) bytes[i] = 0;
 }
+
+// std::optional<Key> for private and preshared keys: the key is wiped when the
+// object goes away, so a struct that holds one needs no destructor of its own.
+class SecretKey : public std::optional<Key> {
+public:
+    using std::optional<Key>::optional;
+    using std::optional<Key>::operator=;
+    SecretKey() = default;
+    SecretKey(const SecretKey&) = default;
+    SecretKey(SecretKey&&) = default;  // the moved-from copy is wiped by its own destructor
+    SecretKey& operator=(const SecretKey&) = default;
+    SecretKey& operator=(SecretKey&&) = default;
+    ~SecretKey() {
+        if (has_value()) secure_wipe(&**this, sizeof(Key));
+    }
+
+    // std::optional's own comparisons are templates that find two equally
+    // good matches for two SecretKeys; this one is exact.
+    friend bool operator==(const SecretKey& a, const SecretKey& b) {
+        return static_cast<const std::optional<Key>&>(a) ==
+               static_cast<const std::optional<Key>&>(b);
+    }
+};
 
 struct Keypair {
     // All of these: control writes once before the keypair is published;
