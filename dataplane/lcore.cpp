@@ -60,6 +60,7 @@ bool Lcore::init(std::string* error) {
         return false;
     }
     const int fds[] = {wake_fd_, cfg_.wan->wait_fd(cfg_.index), cfg_.lan->wait_fd(cfg_.index)};
+    poll_only_ = fds[1] < 0 || fds[2] < 0;
     for (int fd : fds) {
         if (fd < 0) continue;  // a port that can only be polled
         epoll_event ev{};
@@ -97,7 +98,7 @@ void Lcore::run() {
         if (worked) {
             counters_.busy_cycles += t1 - t0;
             last_work = t1;
-        } else if (t1 - last_work >= idle_limit) {
+        } else if (!poll_only_ && t1 - last_work >= idle_limit) {
             sleep();
             last_work = rte_rdtsc();
         }

@@ -24,7 +24,8 @@
 //  12. WAN tx_burst
 //  13. Commands from control: send_raw → WAN tx; encrypt → as 9-12
 //  14. nothing for a while: go offline (RCU) and sleep on epoll over the
-//      ports' fds and our eventfd
+//      ports' fds and our eventfd; never when a port can only be polled
+//      (a DPDK ethdev has no fd to wake us: the lcore busy-polls)
 //
 // Ownership: everything in Lcore belongs to its own thread; counters() may be
 // read by other threads (plain 64-bit loads, a recent value, as DPDK's own
@@ -81,6 +82,7 @@ struct LcoreConfig {
     const std::vector<int>* wake_fds = nullptr;
     uint16_t burst = 32;
     // Empty polls for this long before sleeping on epoll. 0: sleep at once.
+    // Ignored (always busy) when either port has no wait_fd.
     uint32_t busy_poll_us = 50;
 };
 
@@ -127,6 +129,7 @@ private:
     LcoreConfig cfg_;
     int wake_fd_ = -1;
     int epoll_fd_ = -1;
+    bool poll_only_ = false;  // a port without a wait_fd: never sleep
     LcoreCounters counters_;
     bool posted_ = false;  // events went up this iteration: wake control once
     std::bitset<128> handed_to_;  // bit i: packets went to lcore i this iteration

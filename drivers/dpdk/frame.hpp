@@ -1,0 +1,83 @@
+// Ethernet/IPv4/IPv6/UDP headers as sluice reads and writes them on L2 ports
+// (DESIGN §5). Pure functions over bytes, so the parsers of untrusted frames
+// are fuzzed on their own (tests/fuzz/fuzz_frame.cpp).
+//
+// Receive: a frame must be addressed to the port's MAC; WAN frames must be
+// UDP to the gateway's address and port, unfragmented, with a valid IPv4
+// header checksum (IPv6 has none; the UDP checksum is not checked on either:
+// a corrupted WireGuard message fails authentication anyway). LAN frames must
+// carry IPv4 or IPv6; Ethernet padding beyond the IP length is cut off.
+// Send: IPv4 UDP goes out with checksum 0 (RFC 768 allows it, and every
+// WireGuard implementation accepts it); IPv6 UDP with a computed checksum.
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "drivers/mbuf_endpoint.hpp"
+
+namespace sluice::frame {
+
+inline constexpr size_t kEthernetLen = 14;
+inline constexpr size_t kIpv4Len = 20;
+inline constexpr size_t kIpv6Len = 40;
+inline constexpr size_t kUdpLen = 8;
+inline constexpr uint16_t kEtherIpv4 = 0x0800;
+inline constexpr uint16_t kEtherIpv6 = 0x86DD;
+
+// Why a received frame went no further. One table gives enum and names.
+#define SLUICE_FRAME_DROPS(X)                                                     \
+    X(not_for_us, "frame_not_for_us")      /* another MAC, address or port */      \
+    X(not_ip, "frame_not_ip")              /* another ethertype (ARP until L2 mode) */ \
+    X(not_udp, "frame_not_udp")            /* IP but not UDP (or IPv6 extension headers) */ \
+    X(malformed, "frame_malformed")        /* lengths or header fields do not add up */ \
+    X(bad_checksum, "frame_bad_checksum")  /* IPv4 header checksum */              \
+    X(fragment, "frame_fragment")          /* an IPv4 fragment: not reassembled */ \
+    X(no_headroom, "frame_no_headroom")    /* send: no room to prepend headers */  \
+    X(no_route, "frame_no_route")          /* send: no endpoint, or no source address of its family */
+
+enum class FrameDrop : uint8_t {
+    none,
+#define SLUICE_FRAME_ENUM(name, text) name,
+    SLUICE_FRAME_DROPS(SLUICE_FRAME_ENUM)
+#undef SLUICE_FRAME_ENUM
+        count
+};
+inline constexpr size_t kFrameDropCount = static_cast<size_t>(FrameDrop::count);
+
+[[nodiscard]] const char* to_string(FrameDrop drop) noexcept;
+
+// The gateway's side of the WAN: its MAC, its addresses (family 0 = none of
+// that family) and its UDP port.
+struct UdpLocal {
+    rte_ether_addr mac{};
+    uint8_t v4[4] = {};
+    bool has_v4 = false;
+    uint8_t v6[16] = {};
+    bool has_v6 = false;
+    uint16_t port = 0;  // host order
+};
+
+// A WAN frame: on `none`, the UDP payload is p[*offset, *offset + *length)
+// and *from is its sender.
+FrameDrop parse_udp(const uint8_t* p, uint32_t len, const UdpLocal& local, MbufEndpoint* from,
+                    uint32_t* offset, uint32_t* length) noexcept;
+
+// A LAN frame: on `none`, the IP packet is p[*offset, *offset + *length).
+FrameDrop parse_ip(const uint8_t* p, uint32_t len, const rte_ether_addr& mac, uint32_t* offset,
+                   uint32_t* length) noexcept;
+
+// Bytes of headers in front of a UDP payload sent to `to` (0: cannot send).
+[[nodiscard]] size_t udp_headers_len(const MbufEndpoint& to, const UdpLocal& local) noexcept;
+
+// Writes udp_headers_len() bytes at h, followed in memory by the payload
+// (payload_len bytes, needed for the IPv6 UDP checksum).
+void write_udp_headers(uint8_t* h, const UdpLocal& local, const rte_ether_addr& next_hop,
+                       const MbufEndpoint& to, uint32_t payload_len) noexcept;
+
+void write_ethernet(uint8_t* h, const rte_ether_addr& src, const rte_ether_addr& dst,
+                    uint16_t ethertype) noexcept;
+
+}  // namespace sluice::frame
