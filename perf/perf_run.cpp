@@ -116,8 +116,10 @@ public:
     Run(const Options& o, uint16_t size, rte_mempool* pool, const std::atomic<bool>& interrupted)
         : o_(o), size_(size), pool_(pool), interrupted_(interrupted) {}
     ~Run();
+    // Builds everything; nothing runs yet.
     bool start(std::string* error);
-    void measure(Summary* summary);
+    // Launches the lcores and measures until the run ends.
+    bool measure(Summary* summary, std::string* error);
 
 private:
     struct Sample {
@@ -308,7 +310,7 @@ bool Run::start(std::string* error) {
             latency_sinks_.push_back(solo_sink_.get());
         }
         for (unsigned q = 0; q < o_.lcores; ++q) solo_.push_back(std::make_unique<SoloCounters>());
-        return launch(error);
+        return true;
     }
 
     const bool two = mode == Mode::loopback || mode == Mode::fwd;
@@ -464,7 +466,7 @@ bool Run::start(std::string* error) {
             g.lcores.push_back(std::move(lcore));
         }
     }
-    return launch(error);
+    return true;
 }
 
 int lcore_entry(void* arg) {
@@ -531,7 +533,6 @@ bool Run::launch(std::string* error) {
         worker = rte_get_next_lcore(worker, 1, 0);
         return static_cast<int>(id);
     };
-    start_tsc_ = rte_rdtsc();
     if (!gateway_mode_) {
         g_solo_args.clear();
         for (unsigned q = 0; q < o_.lcores; ++q) {
@@ -729,10 +730,13 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
     return f;
 }
 
-void Run::measure(Summary* summary) {
+bool Run::measure(Summary* summary, std::string* error) {
     const uint64_t hz = rte_get_tsc_hz();
+    start_tsc_ = rte_rdtsc();
     const Sample first = sample();
+    if (!launch(error)) return false;
     Sample last_period = first;
+    Sample last_change = first;  // --packets: when the last packet was delivered
     const auto period = static_cast<uint64_t>(o_.stats_period_s * static_cast<double>(hz));
     const auto duration = static_cast<uint64_t>(o_.duration_s * static_cast<double>(hz));
     uint64_t quiet_since = 0;
@@ -752,12 +756,15 @@ void Run::measure(Summary* summary) {
             bool done = true;
             for (Generator* g : generators_) done &= g->done();
             if (!done) continue;
-            // Generated all: wait until nothing more arrives for 100 ms.
+            // Generated all: wait until nothing more arrives for 100 ms;
+            // the figures end where the last packet came out.
             uint64_t delivered = 0;
             for (Sink* k : outputs_) delivered += k->packets();
+            if (!gateway_mode_ && solo_gen_) delivered = solo_port_->stats().tx_packets;
             if (delivered != last_delivered || quiet_since == 0) {
                 last_delivered = delivered;
                 quiet_since = now;
+                last_change = sample();
             } else if (now - quiet_since >= hz / 10) {
                 break;
             }
@@ -765,7 +772,7 @@ void Run::measure(Summary* summary) {
             break;
         }
     }
-    const Sample end = sample();
+    const Sample end = o_.packets > 0 && quiet_since != 0 ? last_change : sample();
     // Stop the lcores before the summary reads the histograms for good.
     stop_.store(true, std::memory_order_release);
     for (auto& g : gateways_)
@@ -800,14 +807,13 @@ void Run::measure(Summary* summary) {
         s.p999_us = static_cast<double>(LatencyHistogram::percentile(counts, 0.999)) * us;
         s.max_us = static_cast<double>(LatencyHistogram::percentile(counts, 1.0)) * us;
     }
+    return true;
 }
 
 bool run_once(const Options& options, uint16_t size, rte_mempool* pool,
               const std::atomic<bool>& interrupted, Summary* summary, std::string* error) {
     Run run(options, size, pool, interrupted);
-    if (!run.start(error)) return false;
-    run.measure(summary);
-    return true;
+    return run.start(error) && run.measure(summary, error);
 }
 
 }  // namespace sluice::perf
