@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tunnel benchmark in network namespaces: the same topology, the
-# same run, sluice ↔ sluice against wireguard-go ↔ wireguard-go.
+# same run, sluice ↔ sluice and sluice ↔ wireguard-go ("mixed": sluiced on
+# gateway A, the sending side) against wireguard-go ↔ wireguard-go.
 #
 #   host-a ── gw-a ══ WAN (bridge) ══ gw-b ── host-b     (tests/netns/lib.sh)
 #
@@ -12,7 +13,7 @@
 # this one run. Appends the rows to perf/results/e2e.csv with the CPU model,
 # kernel, date and commit.
 #
-# usage: perf/e2e.sh [--runs N] [--seconds S] [--pairs "sluice wggo"]
+# usage: perf/e2e.sh [--runs N] [--seconds S] [--pairs "sluice mixed wggo"]
 # Needs root; builds sluiced first. Nothing is asserted: this is a benchmark
 # (the harness still stops with one FAIL line if a gateway will not start).
 set -euo pipefail
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 runs=5
 seconds=5
-pairs="sluice wggo"
+pairs="sluice mixed wggo"
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
@@ -37,7 +38,8 @@ ninja -C build control/sluiced control/sluicectl >/dev/null
 # The namespaces, gateways and cleanup are the netns tests' own harness
 # (tests/netns/lib.sh): the same two sites, either kind of gateway.
 source tests/netns/lib.sh
-netns_init $pairs -- "$top/build/control/sluiced" "$top/build/control/sluicectl"
+# shellcheck disable=SC2046  # one word per kind
+netns_init $(echo "$pairs" | sed 's/mixed/sluice wggo/') -- "$top/build/control/sluiced" "$top/build/control/sluicectl"
 setup_topology
 
 # One measurement; prints one number.
@@ -61,8 +63,10 @@ ping_avg() {  # → average RTT in microseconds
 results=$TMP/results.txt
 : > "$results"
 for kind in $pairs; do
-    start_gateway "$kind" B
-    start_gateway "$kind" A
+    a_kind=$kind b_kind=$kind
+    [ "$kind" = mixed ] && a_kind=sluice b_kind=wggo
+    start_gateway "$b_kind" B
+    start_gateway "$a_kind" A
     in_host A ping -q -c 3 -w 15 192.168.2.2 >/dev/null  # handshake
     iperf_tcp 1 >/dev/null  # warm-up
     for r in $(seq "$runs"); do
@@ -86,11 +90,13 @@ data = {}
 for line in open(path):
     kind, metric, value = line.split()
     data.setdefault((kind, metric), []).append(float(value))
-kinds = sorted({k for k, _ in data}, key=lambda k: k != "sluice")
+order = {"sluice": 0, "mixed": 1, "wggo": 2}
+kinds = sorted({k for k, _ in data}, key=lambda k: order.get(k, 3))
+pair_name = {"sluice": "sluice-sluice", "mixed": "sluice-wggo", "wggo": "wggo-wggo"}
 metrics = ["tcp1_mbps", "tcp4_mbps", "udp1380_mbps", "ping_us"]
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 print(f"\n{cpu}, {cores} cores, kernel {kernel}, commit {commit}, {runs} runs of {seconds} s")
-print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) + "   sluice/wggo")
+print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) + "   sluice/wggo  mixed/wggo")
 out = "perf/results/e2e.csv"
 new = not os.path.exists(out)
 with open(out, "a", newline="") as f:
@@ -108,9 +114,10 @@ with open(out, "a", newline="") as f:
                 continue
             med[k] = statistics.median(v)
             row += f"{med[k]:>14.1f} ({min(v):.1f}-{max(v):.1f})".rjust(32)
-            w.writerow([date, commit, cpu, cores, kernel, f"{k}-{k}", m, len(v), med[k], min(v), max(v)])
-        if "sluice" in med and "wggo" in med and med["wggo"] > 0:
-            row += f"   {med['sluice'] / med['wggo']:.2f}x"
+            w.writerow([date, commit, cpu, cores, kernel, pair_name.get(k, k), m, len(v), med[k], min(v), max(v)])
+        for k in ("sluice", "mixed"):
+            if k in med and "wggo" in med and med["wggo"] > 0:
+                row += f"   {med[k] / med['wggo']:.2f}x"
         print(row)
 print(f"\nappended to {out}")
 PY

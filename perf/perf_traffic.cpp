@@ -32,28 +32,6 @@ void peer_address(uint8_t side, uint32_t peer, uint8_t host, uint8_t out[4]) noe
     out[3] = host;
 }
 
-// ---- probe -----------------------------------------------------------------
-
-bool read_probe(const uint8_t* f, uint32_t len, Probe* probe) noexcept {
-    if (len < frame::kEthernetLen + kInnerHeaders + kProbeLen) return false;
-    if (f[12] != 0x08 || f[13] != 0x00) return false;
-    const uint8_t* ip = f + frame::kEthernetLen;
-    if ((ip[0] >> 4) != 4 || ip[9] != 17) return false;
-    const uint32_t ihl = (ip[0] & 0x0Fu) * 4u;
-    if (ihl < frame::kIpv4Len) return false;
-    if (len < frame::kEthernetLen + ihl + frame::kUdpLen + kProbeLen) return false;
-    const uint8_t* udp = ip + ihl;
-    if (udp[2] != 0 || udp[3] != kProbeUdpPort) return false;
-    const uint8_t* p = udp + frame::kUdpLen;
-    uint32_t magic;
-    std::memcpy(&magic, p, 4);
-    if (magic != kProbeMagic) return false;
-    std::memcpy(&probe->stream, p + 4, 4);
-    std::memcpy(&probe->sequence, p + 8, 8);
-    std::memcpy(&probe->tsc, p + 16, 8);
-    return true;
-}
-
 // ---- latency ---------------------------------------------------------------
 
 unsigned LatencyHistogram::bucket_of(uint64_t v) noexcept {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "drivers/port.hpp"
+#include "perf/probe.hpp"
 
 namespace sluice::perf {
 
@@ -36,22 +37,6 @@ struct TemplateSet;
 inline void bump(std::atomic<uint64_t>& a, uint64_t n) noexcept {
     a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
-
-// ---- the probe -------------------------------------------------------------
-
-inline constexpr uint32_t kProbeMagic = 0x46504C53;  // "SLPF" little-endian
-inline constexpr size_t kProbeLen = 24;
-inline constexpr uint16_t kProbeUdpPort = 9;  // discard
-
-struct Probe {
-    uint32_t stream = 0;  // generator queue
-    uint64_t sequence = 0;
-    uint64_t tsc = 0;     // rte_rdtsc() when generated; 0: none (templates)
-};
-
-// The probe of an Ethernet frame carrying IPv4/UDP to port 9, if it has one.
-// Bounds-checked: frames on rxonly's port come from anywhere.
-bool read_probe(const uint8_t* frame, uint32_t len, Probe* probe) noexcept;
 
 // ---- latency ---------------------------------------------------------------
 
