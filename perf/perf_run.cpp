@@ -714,10 +714,10 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
         // is the device refusing (a full ring: the next gateway is slower).
         uint64_t frame_tx = 0;
         if (k < b.frame_drops.size())
-            frame_tx = (b.frame_drops[k][static_cast<size_t>(frame::FrameDrop::no_headroom)] +
-                        b.frame_drops[k][static_cast<size_t>(frame::FrameDrop::no_route)]) -
-                       (a.frame_drops[k][static_cast<size_t>(frame::FrameDrop::no_headroom)] +
-                        a.frame_drops[k][static_cast<size_t>(frame::FrameDrop::no_route)]);
+            for (frame::FrameDrop d : {frame::FrameDrop::no_headroom, frame::FrameDrop::no_route,
+                                       frame::FrameDrop::chained})
+                frame_tx += b.frame_drops[k][static_cast<size_t>(d)] -
+                            a.frame_drops[k][static_cast<size_t>(d)];
         const uint64_t tx = (y.tx_errors - x.tx_errors) - frame_tx;
         if (tx > 0) f.drops.emplace_back("tx_full:" + report_ports_[k]->name(), tx);
         const uint64_t nombuf = y.rx_no_mbuf - x.rx_no_mbuf;

@@ -29,14 +29,15 @@ inline constexpr uint16_t kEtherIpv6 = 0x86DD;
 
 // Why a received frame went no further. One table gives enum and names.
 #define SLUICE_FRAME_DROPS(X)                                                     \
-    X(not_for_us, "frame_not_for_us")      /* another MAC, address or port */      \
-    X(not_ip, "frame_not_ip")              /* another ethertype (ARP until L2 mode) */ \
+    X(not_for_us, "frame_not_for_us")      /* another MAC (broadcast ARP too), address or port */ \
+    X(not_ip, "frame_not_ip")              /* to our MAC, another ethertype (ARP replies until L2 mode) */ \
     X(not_udp, "frame_not_udp")            /* IP but not UDP (or IPv6 extension headers) */ \
     X(malformed, "frame_malformed")        /* lengths or header fields do not add up */ \
     X(bad_checksum, "frame_bad_checksum")  /* IPv4 header checksum */              \
     X(fragment, "frame_fragment")          /* an IPv4 fragment: not reassembled */ \
     X(no_headroom, "frame_no_headroom")    /* send: no room to prepend headers */  \
-    X(no_route, "frame_no_route")          /* send: no endpoint, or no source address of its family */
+    X(no_route, "frame_no_route")          /* send: no endpoint, or no source address of its family */ \
+    X(chained, "frame_chained")            /* send: IPv6 UDP needs its checksum over one segment */
 
 enum class FrameDrop : uint8_t {
     none,

@@ -14,7 +14,8 @@ PortStats FramedPort::stats() const noexcept {
     const FrameDropCounts d = drops();
     for (size_t i = 0; i < d.size(); ++i) {
         const auto drop = static_cast<FrameDrop>(i);
-        if (drop == FrameDrop::no_headroom || drop == FrameDrop::no_route) {
+        if (drop == FrameDrop::no_headroom || drop == FrameDrop::no_route ||
+            drop == FrameDrop::chained) {
             s.tx_errors += d[i];
         } else {
             s.rx_errors += d[i];
@@ -62,6 +63,12 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
         const size_t hlen = frame::udp_headers_len(to, local_);
         if (hlen == 0) {
             count(q, FrameDrop::no_route);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (to.family == 6 && m->nb_segs != 1) {
+            // write_udp_headers sums the payload as one buffer.
+            count(q, FrameDrop::chained);
             rte_pktmbuf_free(m);
             continue;
         }
