@@ -105,6 +105,9 @@ void print_blocks(const Figures& f) {
         for (const auto& [name, count] : f.drops) std::printf(" %s=%" PRIu64, name.c_str(), count);
         std::printf("\n");
     }
+    if (f.generator_stalls > 0)
+        std::printf("  Generator: %" PRIu64 " frames discarded waiting for the next key epoch\n",
+                    f.generator_stalls);
 }
 
 }  // namespace
@@ -113,10 +116,10 @@ void print_period(const Figures& f, bool json) {
     if (json) {
         std::printf("{\"type\":\"period\",\"t\":%s,\"seconds\":%s,\"generated\":%" PRIu64
                     ",\"delivered\":%" PRIu64 ",\"delivered_pps\":%s,\"ports\":%s,\"lcores\":%s,"
-                    "\"drops\":%s}\n",
+                    "\"drops\":%s,\"generator_stalls\":%" PRIu64 "}\n",
                     num(f.t).c_str(), num(f.seconds).c_str(), f.generated, f.delivered,
                     num(f.delivered_pps, 0).c_str(), ports_json(f).c_str(),
-                    lcores_json(f).c_str(), drops_json(f).c_str());
+                    lcores_json(f).c_str(), drops_json(f).c_str(), f.generator_stalls);
     } else {
         std::printf("  ---------- stats at %.1f s (last %.2f s): delivered %s pps ----------\n",
                     f.t, f.seconds, si(f.delivered_pps).c_str());
@@ -141,12 +144,12 @@ void print_summary(const Summary& s, bool json) {
                     "\"lcores\":%u,\"burst\":%u,\"peers\":%u,\"flows\":%u,\"duration_s\":%s,"
                     "\"generated\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"mpps\":%s,\"gbps\":%s,"
                     "\"cycles_per_packet\":%s,\"latency_us\":%s,\"keypairs\":%" PRIu64
-                    ",\"tsc_hz\":%" PRIu64 ",\"ports\":%s,\"lcore_figures\":%s,\"drops\":%s}\n",
+                    ",\"tsc_hz\":%" PRIu64 ",\"ports\":%s,\"lcore_figures\":%s,\"drops\":%s,\"generator_stalls\":%" PRIu64 "}\n",
                     to_string(s.mode), s.size.c_str(), num(s.avg_size, 1).c_str(), s.lcores,
                     s.burst, s.peers, s.flows, num(f.seconds).c_str(), f.generated, f.delivered,
                     num(s.mpps, 4).c_str(), num(s.gbps, 4).c_str(), cpp.c_str(), latency.c_str(),
                     s.keypairs, s.tsc_hz, ports_json(f).c_str(), lcores_json(f).c_str(),
-                    drops_json(f).c_str());
+                    drops_json(f).c_str(), f.generator_stalls);
     } else {
         std::printf("  ================ summary: %s, %s B, %u lcore(s) per gateway, %u peer(s), "
                     "burst %u ================\n",

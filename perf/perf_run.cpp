@@ -723,7 +723,7 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
         const uint64_t nombuf = y.rx_no_mbuf - x.rx_no_mbuf;
         if (nombuf > 0) f.drops.emplace_back("rx_no_mbuf:" + report_ports_[k]->name(), nombuf);
     }
-    if (b.stalls > a.stalls) f.drops.emplace_back("generator_waiting_for_key_epoch", b.stalls - a.stalls);
+    f.generator_stalls = b.stalls - a.stalls;
     f.generated = b.generated - a.generated;
     f.delivered = b.delivered - a.delivered;
     f.delivered_pps = static_cast<double>(f.delivered) / sec;
@@ -772,13 +772,14 @@ bool Run::measure(Summary* summary, std::string* error) {
             break;
         }
     }
-    const Sample end = o_.packets > 0 && quiet_since != 0 ? last_change : sample();
-    // Stop the lcores before the summary reads the histograms for good.
+    // Stop the lcores first, so that the end figures and the latency
+    // histograms cover the same packets.
     stop_.store(true, std::memory_order_release);
     for (auto& g : gateways_)
         for (auto& l : g->lcores) l->wake();
     for (unsigned id : launched_) rte_eal_wait_lcore(id);
     launched_.clear();
+    const Sample end = o_.packets > 0 && quiet_since != 0 ? last_change : sample();
 
     Summary& s = *summary;
     s.mode = o_.mode;

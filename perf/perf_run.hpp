@@ -50,6 +50,9 @@ struct Figures {
     uint64_t generated = 0;
     uint64_t delivered = 0;
     double delivered_pps = 0;
+    // decrypt: frames the generator threw away while it waited for its next
+    // key epoch to be published (not a gateway drop).
+    uint64_t generator_stalls = 0;
 };
 
 struct Summary {

@@ -190,11 +190,13 @@ uint16_t Generator::fill(uint16_t qid, rte_mbuf** mbufs, uint16_t n) noexcept {
     const uint64_t t0 = rte_rdtsc();
     uint16_t kept = 0;
     uint64_t stalled = 0;
+    uint64_t bytes = 0;
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = mbufs[i];
         const bool ok = cfg_.kind == GeneratorConfig::Kind::inner ? write_inner(q, qid, m)
                                                                    : write_encrypted(q, m);
         if (ok) {
+            bytes += m->data_len;
             mbufs[kept++] = m;
         } else {
             ++stalled;
@@ -202,6 +204,7 @@ uint16_t Generator::fill(uint16_t qid, rte_mbuf** mbufs, uint16_t n) noexcept {
         }
     }
     bump(q.generated, kept);
+    bump(q.bytes, bytes);
     if (stalled) bump(q.stalls, stalled);
     bump(q.cycles, rte_rdtsc() - t0);
     return kept;
@@ -210,6 +213,12 @@ uint16_t Generator::fill(uint16_t qid, rte_mbuf** mbufs, uint16_t n) noexcept {
 uint64_t Generator::generated() const noexcept {
     uint64_t s = 0;
     for (const auto& q : queues_) s += q->generated.load(std::memory_order_relaxed);
+    return s;
+}
+
+uint64_t Generator::bytes() const noexcept {
+    uint64_t s = 0;
+    for (const auto& q : queues_) s += q->bytes.load(std::memory_order_relaxed);
     return s;
 }
 
@@ -298,6 +307,12 @@ uint16_t TrafficPort::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept
     if (want == 0) return 0;
     const uint16_t got = lower_.rx_burst(q, pkts, want);
     return got == 0 ? 0 : generator_->fill(q, pkts, got);
+}
+
+PortStats TrafficPort::stats() const noexcept {
+    PortStats s = lower_.stats();
+    if (generator_ != nullptr) s.rx_bytes = generator_->bytes();
+    return s;
 }
 
 uint16_t TrafficPort::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {

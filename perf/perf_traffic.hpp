@@ -91,6 +91,7 @@ public:
     uint16_t fill(uint16_t q, rte_mbuf** mbufs, uint16_t n) noexcept;
 
     [[nodiscard]] uint64_t generated() const noexcept;
+    [[nodiscard]] uint64_t bytes() const noexcept;
     [[nodiscard]] uint64_t cycles() const noexcept;
     [[nodiscard]] uint64_t stalls() const noexcept;
     [[nodiscard]] uint64_t queue_cycles(uint16_t q) const noexcept {
@@ -116,6 +117,7 @@ private:
         double per_tsc = 0;       // packets per TSC cycle; 0: unlimited
         uint64_t limit = UINT64_MAX;
         std::atomic<uint64_t> generated{0};
+        std::atomic<uint64_t> bytes{0};  // frames as written
         std::atomic<uint64_t> cycles{0};
         std::atomic<uint64_t> stalls{0};
     };
@@ -169,7 +171,9 @@ public:
     [[nodiscard]] uint16_t queue_count() const noexcept override { return lower_.queue_count(); }
     uint16_t rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     uint16_t tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
-    [[nodiscard]] PortStats stats() const noexcept override { return lower_.stats(); }
+    // The lower port's, except that a generator's frames count with the
+    // length it wrote (net_null counted the length it handed out).
+    [[nodiscard]] PortStats stats() const noexcept override;
 
 private:
     Port& lower_;
