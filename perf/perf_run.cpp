@@ -152,9 +152,7 @@ private:
     Fd control_wake_;
     std::vector<Port*> report_ports_;    // what the port lines show
     std::vector<FramedPort*> framed_;    // whose frame drops count
-    std::vector<std::pair<Lcore*, std::pair<Generator*, Sink*>>> lcore_traffic_;
-    std::vector<std::pair<Generator*, Sink*>> lcore_queue_traffic_;
-    std::vector<unsigned> lcore_queue_;
+    std::vector<unsigned> lcore_queue_;  // per lcore, in launch order: its queue
     std::vector<Generator*> generators_;
     std::vector<Sink*> outputs_;  // where delivered packets are counted
     std::vector<Sink*> latency_sinks_;
@@ -460,8 +458,6 @@ bool Run::start(std::string* error) {
             lc.busy_poll_us = 0;
             auto lcore = std::make_unique<Lcore>(lc);
             if (!lcore->init(error)) return false;
-            lcore_queue_traffic_.push_back({g.lan_gen ? g.lan_gen.get() : g.wan_gen.get(),
-                                            g.lan_sink ? g.lan_sink.get() : g.wan_sink.get()});
             lcore_queue_.push_back(q);
             g.lcores.push_back(std::move(lcore));
         }
@@ -601,7 +597,6 @@ Run::Sample Run::sample() const {
     for (const auto& g : gateways_) {
         for (const auto& l : g->lcores) {
             s.lcores.push_back(l->counters());
-            const auto [gen, sink] = lcore_queue_traffic_[i];
             const auto q = static_cast<uint16_t>(lcore_queue_[i]);
             // Traffic work on this lcore: its queue of the LAN and WAN wrappers.
             uint64_t c = 0;
@@ -609,8 +604,6 @@ Run::Sample Run::sample() const {
             if (g->wan_gen) c += g->wan_gen->queue_cycles(q);
             if (g->lan_sink) c += g->lan_sink->queue_cycles(q);
             if (g->wan_sink) c += g->wan_sink->queue_cycles(q);
-            (void)gen;
-            (void)sink;
             s.gen_cycles.push_back(c);
             ++i;
         }
@@ -641,10 +634,6 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
     for (size_t i = 0; i < report_ports_.size(); ++i) {
         PortFigures p;
         p.name = report_ports_[i]->name();
-        const Port* lower = report_ports_[i];
-        if (const auto* fp = dynamic_cast<const FramedPort*>(lower)) lower = &fp->lower();
-        if (const auto* tp = dynamic_cast<const TrafficPort*>(lower)) (void)tp;
-        p.driver = "";
         for (const auto& g : gateways_) {
             if (report_ports_[i] == g->lan.get()) p.driver = g->lan_dev->driver();
             if (report_ports_[i] == g->wan.get()) p.driver = g->wan_dev->driver();
