@@ -7,6 +7,9 @@ packages=(
     # build
     meson ninja-build pkg-config g++ python3
     dpdk-dev libdpdk-dev libipsec-mb-dev libyaml-cpp-dev
+    # the DPDK virtual-device drivers sluice-perf and its tests open (dlopened,
+    # so named here although libdpdk-dev pulls them in)
+    librte-net-null23 librte-net-ring23 librte-net-af-packet23
     libgtest-dev libgmock-dev libsodium-dev libssl-dev
     # fuzz targets (libFuzzer) and sanitizer runtimes
     clang libclang-rt-14-dev
