@@ -96,7 +96,7 @@ pair_name = {"sluice": "sluice-sluice", "mixed": "sluice-wggo", "wggo": "wggo-wg
 metrics = ["tcp1_mbps", "tcp4_mbps", "udp1380_mbps", "ping_us"]
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 print(f"\n{cpu}, {cores} cores, kernel {kernel}, commit {commit}, {runs} runs of {seconds} s")
-print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) + "   sluice/wggo  mixed/wggo")
+print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) + "sluice/wggo".rjust(12) + "mixed/wggo".rjust(12))
 out = "perf/results/e2e.csv"
 new = not os.path.exists(out)
 with open(out, "a", newline="") as f:
@@ -117,7 +117,9 @@ with open(out, "a", newline="") as f:
             w.writerow([date, commit, cpu, cores, kernel, pair_name.get(k, k), m, len(v), med[k], min(v), max(v)])
         for k in ("sluice", "mixed"):
             if k in med and "wggo" in med and med["wggo"] > 0:
-                row += f"   {med[k] / med['wggo']:.2f}x"
+                row += f"{med[k] / med['wggo']:.2f}x".rjust(12)
+            else:
+                row += "-".rjust(12)
         print(row)
 print(f"\nappended to {out}")
 PY
