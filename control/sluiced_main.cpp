@@ -20,11 +20,8 @@
 #include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -44,7 +41,7 @@
 #include "control/crypto.hpp"
 #include "control/gateway.hpp"
 #include "control/log.hpp"
-#include "dataplane/lcore.hpp"
+#include "dataplane/lcore_group.hpp"
 #include "drivers/eal.hpp"
 #include "drivers/kernel/tun_port.hpp"
 #include "drivers/kernel/udp_port.hpp"
@@ -183,26 +180,6 @@ bool socket_is_live(const std::string& path) {
     return live;
 }
 
-int lcore_entry(void* arg) {
-    static_cast<Lcore*>(arg)->run();
-    return 0;
-}
-
-// Frees a ring, first giving the mbufs still queued in it back to their pool.
-rte_mbuf* mbuf_of(void* m) { return static_cast<rte_mbuf*>(m); }
-rte_mbuf* mbuf_of(const Event& ev) { return ev.m; }
-rte_mbuf* mbuf_of(const Command& cmd) { return cmd.m; }
-template <typename Elem>
-struct RingDeleter {
-    void operator()(rte_ring* r) const {
-        Elem e{};
-        while (rte_ring_sc_dequeue_elem(r, &e, sizeof e) == 0)
-            if (rte_mbuf* m = mbuf_of(e)) rte_pktmbuf_free(m);
-        rte_ring_free(r);
-    }
-};
-template <typename Elem>
-using Ring = std::unique_ptr<rte_ring, RingDeleter<Elem>>;
 struct PoolDeleter {
     void operator()(rte_mempool* p) const { rte_mempool_free(p); }
 };
@@ -277,70 +254,32 @@ int run(const Args& args, Config config) {
     if (!lan) return fail(error);
     log::info("LAN: " + lan->describe());
 
-    // 7. Rings, RCU, the gateway.
-    auto rcu = Rcu::create(static_cast<unsigned>(lcore_count), &error);
-    if (!rcu) return fail(error);
+    // 7. The lcores with their rings and RCU (dataplane/lcore_group), the gateway.
     const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     std::atomic<const Snapshot*> snapshot{new Snapshot()};
-    std::atomic<bool> stop{false};
-    std::vector<Ring<void*>> handoff_rings;
-    std::vector<Ring<Event>> event_rings;
-    std::vector<Ring<Command>> command_rings;
-    std::vector<std::unique_ptr<Lcore>> lcores;
-    std::vector<unsigned> worker_ids;
+    LcoreGroupConfig lg;
+    lg.name = "lc";
     unsigned id;
-    RTE_LCORE_FOREACH_WORKER(id) worker_ids.push_back(id);
-    if (worker_ids.size() < lcore_count) return fail("EAL started fewer worker lcores than configured");
-    // Handoff rings: a WAN packet for a keypair another lcore owns goes there.
-    std::vector<rte_ring*> handoff;
-    std::vector<int> wake_fds;
-    if (lcore_count > 1) {
-        for (size_t i = 0; i < lcore_count; ++i) {
-            handoff_rings.emplace_back(rte_ring_create(("ho" + std::to_string(i)).c_str(), 1024,
-                                                       SOCKET_ID_ANY, RING_F_SC_DEQ));
-            if (!handoff_rings.back()) return fail("cannot create the lcore handoff rings");
-            handoff.push_back(handoff_rings.back().get());
-        }
+    RTE_LCORE_FOREACH_WORKER(id) {
+        if (lg.lcore_ids.size() < lcore_count) lg.lcore_ids.push_back(id);
     }
-    for (size_t i = 0; i < lcore_count; ++i) {
-        const std::string suffix = std::to_string(i);
-        event_rings.emplace_back(rte_ring_create_elem(("ev" + suffix).c_str(), sizeof(Event),
-                                                      4096, SOCKET_ID_ANY,
-                                                      RING_F_SP_ENQ | RING_F_SC_DEQ));
-        rte_ring* events = event_rings.back().get();
-        command_rings.emplace_back(rte_ring_create_elem(("cmd" + suffix).c_str(), sizeof(Command),
-                                                        4096, SOCKET_ID_ANY,
-                                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
-        rte_ring* commands = command_rings.back().get();
-        if (events == nullptr || commands == nullptr) return fail("cannot create the lcore rings");
-        LcoreConfig lc;
-        lc.index = static_cast<unsigned>(i);
-        lc.lcore_id = worker_ids[i];
-        lc.wan = wan.get();
-        lc.lan = lan.get();
-        lc.events = events;
-        lc.commands = commands;
-        lc.control_wake_fd = events_fd;
-        lc.snapshot = &snapshot;
-        lc.rcu = rcu.get();
-        lc.stop = &stop;
-        lc.burst = static_cast<uint16_t>(config.dataplane.burst);
-        lc.busy_poll_us = config.dataplane.busy_poll_us;
-        lc.handoff = handoff;
-        lc.wake_fds = &wake_fds;
-        auto lcore = std::make_unique<Lcore>(lc);
-        if (!lcore->init(&error)) return fail(error);
-        wake_fds.push_back(lcore->wake_fd());
-        lcores.push_back(std::move(lcore));
-    }
+    if (lg.lcore_ids.size() < lcore_count) return fail("EAL started fewer worker lcores than configured");
+    lg.wan = wan.get();
+    lg.lan = lan.get();
+    lg.snapshot = &snapshot;
+    lg.control_wake_fd = events_fd;
+    lg.burst = static_cast<uint16_t>(config.dataplane.burst);
+    lg.busy_poll_us = config.dataplane.busy_poll_us;
+    auto lcores = LcoreGroup::create(lg, &error);
+    if (!lcores) return fail(error);
     GatewayIo io;
     io.wan = wan.get();
     io.lan = lan.get();
     io.pool = pool.get();
-    for (auto& l : lcores) io.lcores.push_back(l.get());
+    for (auto& l : lcores->lcores()) io.lcores.push_back(l.get());
     io.events_wake_fd = events_fd;
     io.snapshot = &snapshot;
-    io.rcu = rcu.get();
+    io.rcu = &lcores->rcu();
     io.driver = "kernel";
     io.driver_reason = driver_reason;
     io.control_lcore_id = rte_lcore_id();
@@ -355,10 +294,7 @@ int run(const Args& args, Config config) {
     if (!gateway->open_sockets(&error)) return fail(error);
 
     // 8. Lcores.
-    for (auto& l : lcores) {
-        if (rte_eal_remote_launch(lcore_entry, l.get(), l->config().lcore_id) != 0)
-            return fail("cannot launch lcore " + std::to_string(l->config().lcore_id));
-    }
+    if (!lcores->launch(&error)) return fail(error);
     log::info("sluiced " SLUICE_VERSION " up: interface " + name + ", " +
               std::to_string(lcore_count) + " lcore(s), listening on port " +
               std::to_string(wan->local_port()));
@@ -367,22 +303,16 @@ int run(const Args& args, Config config) {
 
     gateway->run();
 
-    stop = true;
-    for (auto& l : lcores) l->wake();
-    rte_eal_mp_wait_lcore();
+    lcores->stop();
     gateway->shutdown();
     gateway.reset();
     delete snapshot.exchange(nullptr);
-    lcores.clear();
     // The rings give their packets back to the pool before it goes.
-    handoff_rings.clear();
-    event_rings.clear();
-    command_rings.clear();
+    lcores.reset();
     close(events_fd);
     wan.reset();
     lan.reset();
     pool.reset();
-    rcu.reset();
     log::info("stopped");
     return 0;
 }

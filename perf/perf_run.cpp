@@ -16,8 +16,7 @@
 #include <memory>
 #include <thread>
 
-#include "dataplane/lcore.hpp"
-#include "dataplane/rcu.hpp"
+#include "dataplane/lcore_group.hpp"
 #include "drivers/dpdk/ethdev_port.hpp"
 #include "drivers/dpdk/l3_over_l2.hpp"
 #include "drivers/mbuf_alloc.hpp"
@@ -49,22 +48,55 @@ struct RingDeleter {
 };
 using RingPtr = std::unique_ptr<rte_ring, RingDeleter>;
 
-struct EventRingDeleter {
-    void operator()(rte_ring* r) const {
-        Event e;
-        while (rte_ring_sc_dequeue_elem(r, &e, sizeof e) == 0)
-            if (e.m != nullptr) rte_pktmbuf_free(e.m);
-        rte_ring_free(r);
-    }
-};
-using EventRingPtr = std::unique_ptr<rte_ring, EventRingDeleter>;
-
 struct Fd {
     int fd = -1;
     ~Fd() {
         if (fd >= 0) close(fd);
     }
 };
+
+// txonly/rxonly: no gateway, only the traffic on one queue of one port,
+// on an EAL worker lcore of its own. The counters: that loop writes, the
+// main thread reads.
+struct SoloLoop {
+    Port* port = nullptr;
+    Generator* gen = nullptr;  // txonly
+    Sink* sink = nullptr;      // rxonly
+    rte_mempool* pool = nullptr;
+    uint16_t queue = 0;
+    uint16_t burst = 32;
+    const std::atomic<bool>* stop = nullptr;
+    std::atomic<uint64_t> busy{0}, total{0}, packets{0};
+};
+
+int solo_loop(void* arg) {
+    SoloLoop& a = *static_cast<SoloLoop*>(arg);
+    rte_mbuf* pkts[512];
+    const uint64_t start = rte_rdtsc();
+    while (!a.stop->load(std::memory_order_acquire)) {
+        const uint64_t t0 = rte_rdtsc();
+        uint16_t n = 0;
+        if (a.gen != nullptr) {
+            const uint16_t want = a.gen->budget(a.queue, a.burst);
+            const uint16_t got = want > 0 ? alloc_mbufs_up_to(a.pool, pkts, want) : 0;
+            n = got > 0 ? a.gen->fill(a.queue, pkts, got) : 0;
+            if (n > 0) a.port->tx_burst(a.queue, pkts, n);
+        } else {
+            n = a.port->rx_burst(a.queue, pkts, a.burst);
+            if (n > 0) {
+                a.sink->consume(a.queue, pkts, n);
+                rte_pktmbuf_free_bulk(pkts, n);
+            }
+        }
+        const uint64_t t1 = rte_rdtsc();
+        if (n > 0) {
+            bump(a.busy, t1 - t0);
+            bump(a.packets, n);
+        }
+        a.total.store(t1 - start, std::memory_order_relaxed);
+    }
+    return 0;
+}
 
 // One gateway: its four layers of ports and its lcores.
 struct Gateway {
@@ -75,14 +107,15 @@ struct Gateway {
     std::unique_ptr<TrafficPort> lan_traffic, wan_traffic;
     std::unique_ptr<IpOverEthernet> lan;
     std::unique_ptr<UdpOverEthernet> wan;
-    std::unique_ptr<Rcu> rcu;
-    std::vector<EventRingPtr> events;
-    std::vector<EventRingPtr> commands;  // Command elements hold mbufs the same way
-    std::vector<RingPtr> handoff;
-    std::vector<int> wake_fds;
-    std::vector<std::unique_ptr<Lcore>> lcores;
+    std::unique_ptr<LcoreGroup> lcores;  // null for a gateway the mode does not run
     frame::UdpLocal wan_local;
 };
+
+// The lcores of a gateway (none when the mode does not run it).
+const std::vector<std::unique_ptr<Lcore>>& lcores_of(const Gateway& g) {
+    static const std::vector<std::unique_ptr<Lcore>> none;
+    return g.lcores ? g.lcores->lcores() : none;
+}
 
 rte_ether_addr fake_mac(uint8_t last) {
     rte_ether_addr m{};
@@ -132,7 +165,7 @@ private:
     };
     bool open_null(Gateway& g, bool lan, std::string* error);
     bool open_ring_pair(std::string* error);
-    bool make_lcores(Gateway& g, int side, std::string* error);
+    int next_worker();
     bool launch(std::string* error);
     Sample sample() const;
     Figures figures(const Sample& a, const Sample& b) const;
@@ -152,7 +185,6 @@ private:
     Fd control_wake_;
     std::vector<Port*> report_ports_;    // what the port lines show
     std::vector<FramedPort*> framed_;    // whose frame drops count
-    std::vector<unsigned> lcore_queue_;  // per lcore, in launch order: its queue
     std::vector<Generator*> generators_;
     std::vector<Sink*> outputs_;  // where delivered packets are counted
     std::vector<Sink*> latency_sinks_;
@@ -160,31 +192,29 @@ private:
     std::unique_ptr<EthdevPort> solo_port_;
     std::unique_ptr<Generator> solo_gen_;
     std::unique_ptr<Sink> solo_sink_;
-    struct SoloCounters {
-        std::atomic<uint64_t> busy{0}, total{0}, packets{0};
-    };
-    std::vector<std::unique_ptr<SoloCounters>> solo_;
-    std::vector<unsigned> launched_;
+    std::vector<std::unique_ptr<SoloLoop>> solo_;
+    std::vector<unsigned> launched_;  // where the solo loops run
+    unsigned worker_ = static_cast<unsigned>(-1);  // the last EAL worker handed out
     bool gateway_mode_ = true;
     uint64_t start_tsc_ = 0;
 };
 
 Run::~Run() {
     stop_.store(true, std::memory_order_release);
-    for (auto& g : gateways_)
-        for (auto& l : g->lcores) l->wake();
     for (unsigned id : launched_) rte_eal_wait_lcore(id);
-    // Order: lcores, then tables, then ports (and their rings), then rings to control.
-    for (auto& g : gateways_) g->lcores.clear();
+    for (auto& g : gateways_)
+        if (g->lcores) g->lcores->stop();
+    // Order: tables (their RCU is the lcore groups'), then the lcores with
+    // their rings, then ports.
     tunnels_.reset();
     for (auto& g : gateways_) {
+        g->lcores.reset();
         g->lan.reset();
         g->wan.reset();
         g->lan_traffic.reset();
         g->wan_traffic.reset();
         g->lan_dev.reset();
         g->wan_dev.reset();
-        for (int fd : g->wake_fds) close(fd);
     }
     wan_rings_.clear();  // the ring ports were closed with their EthdevPorts
     gateways_.clear();
@@ -238,27 +268,10 @@ bool Run::open_ring_pair(std::string* error) {
     return true;
 }
 
-bool Run::make_lcores(Gateway& g, int side, std::string* error) {
-    g.rcu = Rcu::create(o_.lcores, error);
-    if (!g.rcu) return false;
-    for (unsigned q = 0; q < o_.lcores; ++q) {
-        const std::string sfx = g.label + std::to_string(q) + "_" + next_name("");
-        g.events.emplace_back(rte_ring_create_elem(("pev" + sfx).c_str(), sizeof(Event), kRingSize,
-                                                   static_cast<int>(rte_socket_id()),
-                                                   RING_F_SP_ENQ | RING_F_SC_DEQ));
-        g.commands.emplace_back(rte_ring_create_elem(("pcm" + sfx).c_str(), sizeof(Command), 256,
-                                                     static_cast<int>(rte_socket_id()),
-                                                     RING_F_SP_ENQ | RING_F_SC_DEQ));
-        if (o_.lcores > 1)
-            g.handoff.emplace_back(rte_ring_create(("pho" + sfx).c_str(), kRingSize,
-                                                   static_cast<int>(rte_socket_id()), RING_F_SC_DEQ));
-        if (!g.events.back() || !g.commands.back() || (o_.lcores > 1 && !g.handoff.back())) {
-            *error = "cannot create the lcore rings (" + std::string(rte_strerror(rte_errno)) + ")";
-            return false;
-        }
-    }
-    (void)side;
-    return true;
+// The next EAL worker lcore, in order; -1 when there is none left.
+int Run::next_worker() {
+    worker_ = rte_get_next_lcore(worker_, 1, 0);
+    return worker_ < RTE_MAX_LCORE ? static_cast<int>(worker_) : -1;
 }
 
 bool Run::start(std::string* error) {
@@ -307,7 +320,17 @@ bool Run::start(std::string* error) {
             outputs_.push_back(solo_sink_.get());
             latency_sinks_.push_back(solo_sink_.get());
         }
-        for (unsigned q = 0; q < o_.lcores; ++q) solo_.push_back(std::make_unique<SoloCounters>());
+        for (unsigned q = 0; q < o_.lcores; ++q) {
+            auto loop = std::make_unique<SoloLoop>();
+            loop->port = solo_port_.get();
+            loop->gen = solo_gen_.get();
+            loop->sink = solo_sink_.get();
+            loop->pool = pool_;
+            loop->queue = static_cast<uint16_t>(q);
+            loop->burst = o_.burst;
+            loop->stop = &stop_;
+            solo_.push_back(std::move(loop));
+        }
         return true;
     }
 
@@ -346,19 +369,10 @@ bool Run::start(std::string* error) {
         e.port = l.port;
         return e;
     };
-    for (int s = 0; s < 2; ++s) {
-        if ((s == 0 && !has_a) || (s == 1 && !has_b)) continue;
-        if (!make_lcores(*gateways_[s], s, error)) return false;
-    }
-    // Gateways that do not run still need an Rcu for Tunnels' bookkeeping.
-    for (auto& g : gateways_)
-        if (!g->rcu && !(g->rcu = Rcu::create(1, error))) return false;
     tunnels_ = std::make_unique<Tunnels>(
         o_.peers, o_.mtu,
-        Tunnels::Side{gateways_[0]->wan_local, endpoint_of(gateways_[0]->wan_local),
-                      gateways_[0]->rcu.get()},
-        Tunnels::Side{gateways_[1]->wan_local, endpoint_of(gateways_[1]->wan_local),
-                      gateways_[1]->rcu.get()});
+        Tunnels::Side{gateways_[0]->wan_local, endpoint_of(gateways_[0]->wan_local)},
+        Tunnels::Side{gateways_[1]->wan_local, endpoint_of(gateways_[1]->wan_local)});
     if (mode == Mode::decrypt) {
         const size_t frame_len = 42 + 32 + *std::max_element(pattern_.begin(), pattern_.end());
         const auto count = static_cast<uint32_t>(
@@ -367,8 +381,6 @@ bool Run::start(std::string* error) {
                                      gateways_[1]->wan_local.mac, error))
             return false;
     }
-    tunnels_->start();
-
     for (int s = 0; s < 2; ++s) {
         if ((s == 0 && !has_a) || (s == 1 && !has_b)) continue;
         Gateway& g = *gateways_[s];
@@ -433,151 +445,59 @@ bool Run::start(std::string* error) {
         framed_.push_back(g.lan.get());
         framed_.push_back(g.wan.get());
 
+        LcoreGroupConfig lg;
+        lg.name = "p" + g.label + next_name("");
         for (unsigned q = 0; q < o_.lcores; ++q) {
-            const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-            if (fd < 0) {
-                *error = "cannot create an eventfd";
+            const int id = next_worker();
+            if (id < 0) {
+                *error = "not enough EAL worker lcores";
                 return false;
             }
-            g.wake_fds.push_back(fd);
+            lg.lcore_ids.push_back(static_cast<unsigned>(id));
         }
-        for (unsigned q = 0; q < o_.lcores; ++q) {
-            LcoreConfig lc;
-            lc.index = q;
-            lc.wan = g.wan.get();
-            lc.lan = g.lan.get();
-            lc.events = g.events[q].get();
-            lc.commands = g.commands[q].get();
-            lc.control_wake_fd = control_wake_.fd;
-            lc.snapshot = tunnels_->snapshot(s);
-            lc.rcu = g.rcu.get();
-            lc.stop = &stop_;
-            for (auto& h : g.handoff) lc.handoff.push_back(h.get());
-            lc.wake_fds = &g.wake_fds;
-            lc.burst = o_.burst;
-            lc.busy_poll_us = 0;
-            auto lcore = std::make_unique<Lcore>(lc);
-            if (!lcore->init(error)) return false;
-            lcore_queue_.push_back(q);
-            g.lcores.push_back(std::move(lcore));
-        }
+        lg.wan = g.wan.get();
+        lg.lan = g.lan.get();
+        lg.snapshot = tunnels_->snapshot(s);
+        lg.control_wake_fd = control_wake_.fd;
+        lg.burst = o_.burst;
+        lg.busy_poll_us = 0;
+        g.lcores = LcoreGroup::create(lg, error);
+        if (!g.lcores) return false;
     }
+    tunnels_->start(gateways_[0]->lcores ? &gateways_[0]->lcores->rcu() : nullptr,
+                    gateways_[1]->lcores ? &gateways_[1]->lcores->rcu() : nullptr);
     return true;
 }
 
-int lcore_entry(void* arg) {
-    static_cast<Lcore*>(arg)->run();
-    return 0;
-}
-
-struct SoloArgs {
-    Port* port;
-    Generator* gen;
-    Sink* sink;
-    rte_mempool* pool;
-    uint16_t queue;
-    uint16_t burst;
-    const std::atomic<bool>* stop;
-    void* counters;
-};
-
 }  // namespace
-
-namespace {
-
-// txonly/rxonly: no gateway, only the traffic on one queue of one port.
-template <typename Counters>
-int solo_loop(SoloArgs* a, Counters* c) {
-    rte_mbuf* pkts[512];
-    const uint64_t start = rte_rdtsc();
-    while (!a->stop->load(std::memory_order_acquire)) {
-        const uint64_t t0 = rte_rdtsc();
-        uint16_t n = 0;
-        if (a->gen != nullptr) {
-            const uint16_t want = a->gen->budget(a->queue, a->burst);
-            const uint16_t got = want > 0 ? alloc_mbufs_up_to(a->pool, pkts, want) : 0;
-            n = got > 0 ? a->gen->fill(a->queue, pkts, got) : 0;
-            if (n > 0) a->port->tx_burst(a->queue, pkts, n);
-        } else {
-            n = a->port->rx_burst(a->queue, pkts, a->burst);
-            if (n > 0) {
-                a->sink->consume(a->queue, pkts, n);
-                rte_pktmbuf_free_bulk(pkts, n);
-            }
-        }
-        const uint64_t t1 = rte_rdtsc();
-        if (n > 0) {
-            bump(c->busy, t1 - t0);
-            bump(c->packets, n);
-        }
-        c->total.store(t1 - start, std::memory_order_relaxed);
-    }
-    return 0;
-}
-
-}  // namespace
-
-namespace {
-std::vector<std::unique_ptr<SoloArgs>> g_solo_args;  // live while a run is
-}
 
 bool Run::launch(std::string* error) {
-    unsigned worker = rte_get_next_lcore(-1, 1, 0);
-    auto next_worker = [&]() -> int {
-        if (worker >= RTE_MAX_LCORE) return -1;
-        const unsigned id = worker;
-        worker = rte_get_next_lcore(worker, 1, 0);
-        return static_cast<int>(id);
-    };
     if (!gateway_mode_) {
-        g_solo_args.clear();
-        for (unsigned q = 0; q < o_.lcores; ++q) {
-            auto args = std::make_unique<SoloArgs>(SoloArgs{solo_port_.get(), solo_gen_.get(),
-                                                            solo_sink_.get(), pool_,
-                                                            static_cast<uint16_t>(q), o_.burst,
-                                                            &stop_, solo_[q].get()});
+        for (auto& loop : solo_) {
             const int id = next_worker();
             if (id < 0) {
                 *error = "not enough EAL worker lcores";
                 return false;
             }
-            auto entry = [](void* p) -> int {
-                auto* a = static_cast<SoloArgs*>(p);
-                return solo_loop(a, static_cast<SoloCounters*>(a->counters));
-            };
-            if (rte_eal_remote_launch(entry, args.get(), static_cast<unsigned>(id)) != 0) {
+            if (rte_eal_remote_launch(solo_loop, loop.get(), static_cast<unsigned>(id)) != 0) {
                 *error = "cannot launch lcore " + std::to_string(id);
                 return false;
             }
             launched_.push_back(static_cast<unsigned>(id));
-            g_solo_args.push_back(std::move(args));
         }
         return true;
     }
-    for (auto& g : gateways_) {
-        for (auto& l : g->lcores) {
-            const int id = next_worker();
-            if (id < 0) {
-                *error = "not enough EAL worker lcores";
-                return false;
-            }
-            const_cast<LcoreConfig&>(l->config()).lcore_id = static_cast<unsigned>(id);
-            if (rte_eal_remote_launch(lcore_entry, l.get(), static_cast<unsigned>(id)) != 0) {
-                *error = "cannot launch lcore " + std::to_string(id);
-                return false;
-            }
-            launched_.push_back(static_cast<unsigned>(id));
-        }
-    }
+    for (auto& g : gateways_)
+        if (g->lcores && !g->lcores->launch(error)) return false;
     return true;
 }
 
 void Run::drain_events() {
     for (auto& g : gateways_) {
-        for (auto& ring : g->events) {
+        for (const auto& l : lcores_of(*g)) {
             Event ev[64];
             unsigned n;
-            while ((n = rte_ring_sc_dequeue_burst_elem(ring.get(), ev, sizeof(Event), 64,
+            while ((n = rte_ring_sc_dequeue_burst_elem(l->config().events, ev, sizeof(Event), 64,
                                                        nullptr)) > 0) {
                 for (unsigned i = 0; i < n; ++i)
                     if (ev[i].m != nullptr) rte_pktmbuf_free(ev[i].m);
@@ -595,9 +515,9 @@ Run::Sample Run::sample() const {
     for (FramedPort* f : framed_) s.frame_drops.push_back(f->drops());
     size_t i = 0;
     for (const auto& g : gateways_) {
-        for (const auto& l : g->lcores) {
+        for (const auto& l : lcores_of(*g)) {
             s.lcores.push_back(l->counters());
-            const auto q = static_cast<uint16_t>(lcore_queue_[i]);
+            const auto q = static_cast<uint16_t>(l->config().index);
             // Traffic work on this lcore: its queue of the LAN and WAN wrappers.
             uint64_t c = 0;
             if (g->lan_gen) c += g->lan_gen->queue_cycles(q);
@@ -650,11 +570,11 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
     }
     size_t i = 0;
     for (const auto& g : gateways_) {
-        for (const auto& l : g->lcores) {
+        for (const auto& l : lcores_of(*g)) {
             const LcoreCounters& x = a.lcores[i];
             const LcoreCounters& y = b.lcores[i];
             LcoreFigures lf;
-            lf.label = g->label + "/" + std::to_string(lcore_queue_[i]);
+            lf.label = g->label + "/" + std::to_string(l->config().index);
             lf.lcore_id = l->config().lcore_id;
             const double pkts = static_cast<double>((y.wan_rx_packets - x.wan_rx_packets) +
                                                     (y.lan_rx_packets - x.lan_rx_packets) +
@@ -733,7 +653,8 @@ bool Run::measure(Summary* summary, std::string* error) {
     while (!interrupted_.load(std::memory_order_relaxed)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (tunnels_) tunnels_->rotate();
-        for (auto& g : gateways_) g->rcu->reclaim();
+        for (auto& g : gateways_)
+            if (g->lcores) g->lcores->rcu().reclaim();
         drain_events();
         const uint64_t now = rte_rdtsc();
         if (period > 0 && now - last_period.tsc >= period) {
@@ -764,10 +685,10 @@ bool Run::measure(Summary* summary, std::string* error) {
     // Stop the lcores first, so that the end figures and the latency
     // histograms cover the same packets.
     stop_.store(true, std::memory_order_release);
-    for (auto& g : gateways_)
-        for (auto& l : g->lcores) l->wake();
     for (unsigned id : launched_) rte_eal_wait_lcore(id);
     launched_.clear();
+    for (auto& g : gateways_)
+        if (g->lcores) g->lcores->stop();
     const Sample end = o_.packets > 0 && quiet_since != 0 ? last_change : sample();
 
     Summary& s = *summary;

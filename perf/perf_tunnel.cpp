@@ -92,7 +92,7 @@ Tunnels::Tunnels(uint32_t peers, uint16_t mtu, Side a, Side b) : peers_(peers), 
 Tunnels::~Tunnels() {
     // Lcores have stopped: nothing reads the snapshots any more.
     for (SideState& st : sides_) {
-        if (st.side.rcu != nullptr) st.side.rcu->synchronize();
+        if (st.rcu != nullptr) st.rcu->synchronize();
         delete st.published.exchange(nullptr);
     }
     for (Key& k : a_to_b_) secure_wipe(k.data(), k.size());
@@ -177,7 +177,9 @@ bool Tunnels::enable_epochs(const std::vector<uint16_t>& sizes, uint32_t flows, 
     return true;
 }
 
-void Tunnels::start() {
+void Tunnels::start(Rcu* a, Rcu* b) {
+    sides_[0].rcu = a;
+    sides_[1].rcu = b;
     publish(0);
     publish(1);
 }
@@ -206,7 +208,7 @@ void Tunnels::publish(int s) {
         }
     }
     const Snapshot* old = st.published.exchange(snap.release(), std::memory_order_acq_rel);
-    if (old != nullptr) st.side.rcu->retire([old] { delete old; });
+    if (old != nullptr) st.rcu->retire([old] { delete old; });
 }
 
 size_t Tunnels::rotate() {
@@ -235,7 +237,7 @@ size_t Tunnels::rotate() {
     }
     if (ready.empty()) return 0;
     publish(1);
-    Rcu& rcu = *sides_[1].side.rcu;
+    Rcu& rcu = *sides_[1].rcu;
     // After the grace period every lcore reads a snapshot with these keypairs,
     // and none reads one with the old ones.
     rcu.retire([this, ready = std::move(ready), old = std::move(old)] {

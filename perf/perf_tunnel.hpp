@@ -59,7 +59,6 @@ public:
     struct Side {
         frame::UdpLocal wan;        // this gateway's WAN
         MbufEndpoint wan_endpoint;  // the same as the other side's peers' endpoint
-        Rcu* rcu = nullptr;
     };
 
     Tunnels(uint32_t peers, uint16_t mtu, Side a, Side b);
@@ -67,8 +66,10 @@ public:
     Tunnels(const Tunnels&) = delete;
     Tunnels& operator=(const Tunnels&) = delete;
 
-    // Publishes the first snapshot of each side.
-    void start();
+    // Publishes the first snapshot of each side. Each side's RCU (its lcore
+    // group's; null for a side that runs no lcores, whose snapshot is then
+    // never replaced) reclaims what later publications replace.
+    void start(Rcu* a, Rcu* b);
     // side 0: A, 1: B.
     [[nodiscard]] const std::atomic<const Snapshot*>* snapshot(int side) const noexcept {
         return &sides_[side].published;
@@ -92,6 +93,7 @@ public:
 private:
     struct SideState {
         Side side;
+        Rcu* rcu = nullptr;
         std::vector<std::unique_ptr<Keypair>> keypairs;  // per peer: current
         std::unique_ptr<PeerShared[]> shared;
         std::atomic<const Snapshot*> published{nullptr};
