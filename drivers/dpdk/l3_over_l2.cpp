@@ -31,8 +31,9 @@ FrameDropCounts FramedPort::drops() const noexcept {
     return sum;
 }
 
-uint16_t UdpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
-    const uint16_t got = lower().rx_burst(q, pkts, n);
+template <typename Parse>
+uint16_t FramedPort::receive(uint16_t q, rte_mbuf** pkts, uint16_t n, Parse parse) noexcept {
+    const uint16_t got = lower_.rx_burst(q, pkts, n);
     uint16_t kept = 0;
     for (uint16_t i = 0; i < got; ++i) {
         rte_mbuf* m = pkts[i];
@@ -40,9 +41,8 @@ uint16_t UdpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
         uint32_t length = 0;
         const FrameDrop drop =
             m->nb_segs != 1 ? FrameDrop::malformed
-                            : frame::parse_udp(rte_pktmbuf_mtod(m, const uint8_t*),
-                                               rte_pktmbuf_data_len(m), local_, mbuf_endpoint(m),
-                                               &offset, &length);
+                            : parse(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), m,
+                                    &offset, &length);
         if (drop != FrameDrop::none) {
             count(q, drop);
             rte_pktmbuf_free(m);
@@ -53,6 +53,13 @@ uint16_t UdpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
         pkts[kept++] = m;
     }
     return kept;
+}
+
+uint16_t UdpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
+    return receive(q, pkts, n,
+                   [this](const uint8_t* p, uint32_t len, rte_mbuf* m, uint32_t* off, uint32_t* l) {
+                       return frame::parse_udp(p, len, local_, mbuf_endpoint(m), off, l);
+                   });
 }
 
 uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
@@ -86,26 +93,10 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
 }
 
 uint16_t IpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
-    const uint16_t got = lower().rx_burst(q, pkts, n);
-    uint16_t kept = 0;
-    for (uint16_t i = 0; i < got; ++i) {
-        rte_mbuf* m = pkts[i];
-        uint32_t offset = 0;
-        uint32_t length = 0;
-        const FrameDrop drop =
-            m->nb_segs != 1 ? FrameDrop::malformed
-                            : frame::parse_ip(rte_pktmbuf_mtod(m, const uint8_t*),
-                                              rte_pktmbuf_data_len(m), mac_, &offset, &length);
-        if (drop != FrameDrop::none) {
-            count(q, drop);
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        rte_pktmbuf_adj(m, static_cast<uint16_t>(offset));
-        rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - length));
-        pkts[kept++] = m;
-    }
-    return kept;
+    return receive(q, pkts, n,
+                   [this](const uint8_t* p, uint32_t len, rte_mbuf*, uint32_t* off, uint32_t* l) {
+                       return frame::parse_ip(p, len, mac_, off, l);
+                   });
 }
 
 uint16_t IpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {

@@ -49,6 +49,11 @@ protected:
     void count(uint16_t q, frame::FrameDrop drop) noexcept {
         ++queues_[q].drops[static_cast<size_t>(drop)];
     }
+    // rx_burst of both adapters: the lower port's frames, each cut down to
+    // what `parse(data, len, mbuf, &offset, &length)` finds in it, or freed
+    // and counted under the reason it gives.
+    template <typename Parse>
+    uint16_t receive(uint16_t q, rte_mbuf** pkts, uint16_t n, Parse parse) noexcept;
 
 private:
     struct alignas(64) QueueCounters {
