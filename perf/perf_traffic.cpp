@@ -23,6 +23,14 @@ void store_be16(uint8_t* p, uint16_t v) noexcept {
     p[1] = static_cast<uint8_t>(v);
 }
 
+// One per-queue counter summed over the queues (relaxed loads).
+template <typename Queues, typename Counter>
+uint64_t sum_over(const Queues& queues, Counter counter) noexcept {
+    uint64_t s = 0;
+    for (const auto& q : queues) s += ((*q).*counter).load(std::memory_order_relaxed);
+    return s;
+}
+
 }  // namespace
 
 void peer_address(uint8_t side, uint32_t peer, uint8_t host, uint8_t out[4]) noexcept {
@@ -30,6 +38,33 @@ void peer_address(uint8_t side, uint32_t peer, uint8_t host, uint8_t out[4]) noe
     out[1] = static_cast<uint8_t>((side == 0 ? 64 : 128) + peer / 256);
     out[2] = static_cast<uint8_t>(peer % 256);
     out[3] = host;
+}
+
+void write_inner_ipv4(uint8_t* ip, uint16_t size, const uint8_t src[4], const uint8_t dst[4],
+                      uint16_t sport, const Probe& probe) noexcept {
+    ip[0] = 0x45;
+    ip[1] = 0;
+    store_be16(ip + 2, size);
+    store_be16(ip + 4, 0);
+    store_be16(ip + 6, 0);
+    ip[8] = 64;
+    ip[9] = 17;
+    store_be16(ip + 10, 0);
+    std::memcpy(ip + 12, src, 4);
+    std::memcpy(ip + 16, dst, 4);
+    const auto sum = static_cast<uint16_t>(~rte_raw_cksum(ip, frame::kIpv4Len));
+    std::memcpy(ip + 10, &sum, 2);
+    uint8_t* udp = ip + frame::kIpv4Len;
+    store_be16(udp, sport);
+    store_be16(udp + 2, kProbeUdpPort);
+    store_be16(udp + 4, static_cast<uint16_t>(size - frame::kIpv4Len));
+    store_be16(udp + 6, 0);
+    uint8_t* p = udp + frame::kUdpLen;
+    const uint32_t magic = kProbeMagic;
+    std::memcpy(p, &magic, 4);
+    std::memcpy(p + 4, &probe.stream, 4);
+    std::memcpy(p + 8, &probe.sequence, 8);
+    std::memcpy(p + 16, &probe.tsc, 8);
 }
 
 // ---- latency ---------------------------------------------------------------
@@ -124,33 +159,9 @@ bool Generator::write_inner(Queue& q, uint16_t qid, rte_mbuf* m) noexcept {
         peer_address(cfg_.src_side, peer, 1, src);
         peer_address(static_cast<uint8_t>(1 - cfg_.src_side), peer, 2, dst);
     }
-    ip[0] = 0x45;
-    ip[1] = 0;
-    store_be16(ip + 2, size);
-    store_be16(ip + 4, 0);
-    store_be16(ip + 6, 0);
-    ip[8] = 64;
-    ip[9] = 17;
-    store_be16(ip + 10, 0);
-    std::memcpy(ip + 12, src, 4);
-    std::memcpy(ip + 16, dst, 4);
-    const auto sum = static_cast<uint16_t>(~rte_raw_cksum(ip, frame::kIpv4Len));
-    std::memcpy(ip + 10, &sum, 2);
-    uint8_t* udp = ip + frame::kIpv4Len;
-    store_be16(udp, static_cast<uint16_t>(1024 + q.flow));
+    const auto sport = static_cast<uint16_t>(1024 + q.flow);
     if (++q.flow == cfg_.flows) q.flow = 0;
-    store_be16(udp + 2, kProbeUdpPort);
-    store_be16(udp + 4, static_cast<uint16_t>(size - frame::kIpv4Len));
-    store_be16(udp + 6, 0);
-    uint8_t* probe = udp + frame::kUdpLen;
-    const uint32_t magic = kProbeMagic;
-    const uint32_t stream = qid;
-    const uint64_t seq = q.sequence++;
-    const uint64_t tsc = rte_rdtsc();
-    std::memcpy(probe, &magic, 4);
-    std::memcpy(probe + 4, &stream, 4);
-    std::memcpy(probe + 8, &seq, 8);
-    std::memcpy(probe + 16, &tsc, 8);
+    write_inner_ipv4(ip, size, src, dst, sport, Probe{qid, q.sequence++, rte_rdtsc()});
     m->data_len = static_cast<uint16_t>(frame::kEthernetLen + size);
     m->pkt_len = m->data_len;
     return true;
@@ -210,29 +221,10 @@ uint16_t Generator::fill(uint16_t qid, rte_mbuf** mbufs, uint16_t n) noexcept {
     return kept;
 }
 
-uint64_t Generator::generated() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->generated.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Generator::bytes() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->bytes.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Generator::cycles() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->cycles.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Generator::stalls() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->stalls.load(std::memory_order_relaxed);
-    return s;
-}
+uint64_t Generator::generated() const noexcept { return sum_over(queues_, &Queue::generated); }
+uint64_t Generator::bytes() const noexcept { return sum_over(queues_, &Queue::bytes); }
+uint64_t Generator::cycles() const noexcept { return sum_over(queues_, &Queue::cycles); }
+uint64_t Generator::stalls() const noexcept { return sum_over(queues_, &Queue::stalls); }
 
 bool Generator::done() const noexcept {
     for (const auto& q : queues_)
@@ -269,29 +261,10 @@ void Sink::consume(uint16_t qid, rte_mbuf* const* frames, uint16_t n) noexcept {
     bump(q.cycles, rte_rdtsc() - now);
 }
 
-uint64_t Sink::packets() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->packets.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Sink::bytes() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->bytes.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Sink::probes() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->probes.load(std::memory_order_relaxed);
-    return s;
-}
-
-uint64_t Sink::cycles() const noexcept {
-    uint64_t s = 0;
-    for (const auto& q : queues_) s += q->cycles.load(std::memory_order_relaxed);
-    return s;
-}
+uint64_t Sink::packets() const noexcept { return sum_over(queues_, &Queue::packets); }
+uint64_t Sink::bytes() const noexcept { return sum_over(queues_, &Queue::bytes); }
+uint64_t Sink::probes() const noexcept { return sum_over(queues_, &Queue::probes); }
+uint64_t Sink::cycles() const noexcept { return sum_over(queues_, &Queue::cycles); }
 
 std::vector<uint64_t> Sink::latency() const {
     std::vector<uint64_t> counts(LatencyHistogram::kBuckets, 0);

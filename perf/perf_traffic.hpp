@@ -182,6 +182,13 @@ private:
     bool pass_rx_;
 };
 
+// An inner IPv4/UDP packet of `size` bytes at `ip`: headers (IPv4 checksum
+// computed, UDP checksum 0) from `src`:`sport` to `dst` port 9, then the
+// probe. The rest of the payload is left as it is. Generators write one per
+// packet; decrypt's templates are made of them too.
+void write_inner_ipv4(uint8_t* ip, uint16_t size, const uint8_t src[4], const uint8_t dst[4],
+                      uint16_t sport, const Probe& probe) noexcept;
+
 // The IPv4 address of host `host` in peer p's /24 on side 0 (A: 10.64.0.0/10
 // onwards) or side 1 (B: 10.128.0.0/10 onwards).
 void peer_address(uint8_t side, uint32_t peer, uint8_t host, uint8_t out[4]) noexcept;

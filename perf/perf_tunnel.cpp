@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <unordered_set>
 
 #include "dataplane/clock.hpp"
 #include "dataplane/index_table.hpp"
@@ -26,44 +25,6 @@ Key random_key() {
     return k;
 }
 
-uint32_t fresh_index() {
-    static std::unordered_set<uint32_t> used;  // control thread only
-    while (true) {
-        const uint32_t i = getrandom_u32();
-        if (i != 0 && used.insert(i).second) return i;
-    }
-}
-
-// An inner IPv4/UDP packet of `size` bytes with a probe (no timestamp).
-void write_inner_packet(uint8_t* p, uint16_t size, const uint8_t src[4], const uint8_t dst[4],
-                        uint16_t sport, uint64_t sequence) {
-    std::memset(p, 0, size);
-    p[0] = 0x45;
-    p[2] = static_cast<uint8_t>(size >> 8);
-    p[3] = static_cast<uint8_t>(size);
-    p[8] = 64;
-    p[9] = 17;
-    std::memcpy(p + 12, src, 4);
-    std::memcpy(p + 16, dst, 4);
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    const auto cks = static_cast<uint16_t>(~sum);
-    p[10] = static_cast<uint8_t>(cks >> 8);
-    p[11] = static_cast<uint8_t>(cks);
-    uint8_t* udp = p + 20;
-    const auto udp_len = static_cast<uint16_t>(size - 20);
-    udp[0] = static_cast<uint8_t>(sport >> 8);
-    udp[1] = static_cast<uint8_t>(sport);
-    udp[2] = 0;
-    udp[3] = kProbeUdpPort;
-    udp[4] = static_cast<uint8_t>(udp_len >> 8);
-    udp[5] = static_cast<uint8_t>(udp_len);
-    uint8_t* probe = udp + 8;
-    const uint32_t magic = kProbeMagic;
-    std::memcpy(probe, &magic, 4);
-    std::memcpy(probe + 8, &sequence, 8);
-}
 
 }  // namespace
 
@@ -103,7 +64,8 @@ std::unique_ptr<Keypair> Tunnels::make_keypair(const Key& send, const Key& recei
     auto kp = std::make_unique<Keypair>();
     kp->send_key = send;
     kp->receive_key = receive;
-    kp->local_index = fresh_index();
+    // A random index never handed out before, as the gateway draws them.
+    kp->local_index = indices_.insert(true).value();
     kp->we_initiated = true;
     kp->birth_ns = monotonic_ns();
     ++keypairs_made_;
@@ -147,8 +109,10 @@ bool Tunnels::enable_epochs(const std::vector<uint16_t>& sizes, uint32_t flows, 
                 const uint16_t size = sizes[i % sizes.size()];
                 const size_t hdr = frame::kEthernetLen + frame::kIpv4Len + frame::kUdpLen;
                 uint8_t* msg = f + hdr;
-                write_inner_packet(msg + wire::kTransportHeaderLen, size, src, dst,
-                                   static_cast<uint16_t>(1024 + i % flows), i);
+                uint8_t* inner = msg + wire::kTransportHeaderLen;
+                std::memset(inner, 0, size);
+                write_inner_ipv4(inner, size, src, dst, static_cast<uint16_t>(1024 + i % flows),
+                                 Probe{0, i, 0});
                 TransportPacket tp{msg, size, static_cast<uint32_t>(stride - hdr)};
                 PacketResult result;
                 encrypt_burst(sender, &tp, 1, mtu_, monotonic_ns(), &result, counters);

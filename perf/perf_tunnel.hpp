@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/index_table.hpp"
 #include "dataplane/rcu.hpp"
 #include "dataplane/snapshot.hpp"
 #include "drivers/dpdk/frame.hpp"
@@ -104,6 +105,9 @@ private:
 
     uint32_t peers_;
     uint16_t mtu_;
+    // Every receiver index handed out in this run (never reused: at most a
+    // few thousand key epochs a second for 150 s).
+    IndexTable<bool> indices_{size_t{1} << 24};
     std::array<SideState, 2> sides_;
     std::vector<Key> a_to_b_;  // per peer
     std::vector<Key> b_to_a_;
