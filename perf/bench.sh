@@ -65,12 +65,9 @@ if [ -z "$modes" ] || [ -z "$sizes" ] || [ -z "$lcores_list" ]; then bad "empty 
 
 if [ ! -f build/build.ninja ]; then meson setup build >/dev/null; fi
 ninja -C build perf/sluice-perf >/dev/null
-pmd_dir=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
-[ -d "$pmd_dir" ] || pmd_dir=$(ls -d /usr/lib/*/dpdk/pmds-* | head -n 1)
-pmd=$pmd_dir/librte_crypto_ipsec_mb.so
-[ -f "$pmd" ] || { echo "bench.sh: no ipsec-mb crypto PMD at $pmd" >&2; exit 69; }
-command -v dpdk-test-crypto-perf >/dev/null ||
-    { echo "bench.sh: dpdk-test-crypto-perf not found (package dpdk-dev)" >&2; exit 69; }
+# shellcheck source=perf/cperf.sh
+source perf/cperf.sh
+cperf_check bench.sh
 if ! command -v gnuplot >/dev/null; then
     echo "bench.sh: installing gnuplot-nox for the plot" >&2
     DEBIAN_FRONTEND=noninteractive apt-get -y -q install gnuplot-nox >/dev/null ||
@@ -92,17 +89,9 @@ trap cleanup EXIT
 results=$work/results.txt
 : > "$results"
 
-# cperf DEVICE OP → "size mops cycles_per_buf" lines, at the crypto sizes
+# The crypto sizes: the sizes asked for, imix as its three.
 crypto_sizes=$(for s in $sizes; do if [ "$s" = imix ]; then echo 64; echo 576; echo 1420; else echo "$s"; fi; done |
     sort -n -u | paste -s -d, -)
-cperf() {
-    dpdk-test-crypto-perf -l "0,$cperf_cpu" --no-huge -m 512 --no-pci --file-prefix="sluice-cperf-$$" \
-        --log-level=1 -d "$pmd" --vdev "${1}0" -- \
-        --ptest throughput --devtype "$1" --optype aead --aead-algo chacha20-poly1305 \
-        --aead-op "$2" --aead-key-sz 32 --aead-iv-sz 12 --aead-aad-sz 0 --digest-sz 16 \
-        --buffer-sz "$crypto_sizes" --burst-sz "$burst" --total-ops 2000000 2>/dev/null |
-        awk '$1 ~ /^[0-9]+$/ && NF >= 10 {print $2, $8, $10}'
-}
 
 # perf TAG MODE SIZE LCORES DURATION [sluice-perf options...]: one run; its
 # summary line goes to the results as "TAG MODE SIZE LCORES JSON", or a
@@ -143,11 +132,11 @@ PY
 }
 
 echo "bench: crypto limit, dpdk-test-crypto-perf at $crypto_sizes bytes, $runs run(s)" >&2
-cperf crypto_aesni_mb encrypt >/dev/null  # warm-up
+cperf "$cperf_cpu" "$crypto_sizes" "$burst" crypto_aesni_mb encrypt >/dev/null  # warm-up
 for _ in $(seq "$runs"); do
     for op in encrypt decrypt; do
         for dev in crypto_aesni_mb crypto_chacha20_poly1305; do
-            while read -r size mops cyc; do echo "cperf $dev $op $size $mops $cyc"; done < <(cperf $dev $op) >> "$results"
+            while read -r size mops cyc; do echo "cperf $dev $op $size $mops $cyc"; done < <(cperf "$cperf_cpu" "$crypto_sizes" "$burst" $dev $op) >> "$results"
         done
     done
 done

@@ -32,27 +32,15 @@ done
 
 if [ ! -f build/build.ninja ]; then meson setup build >/dev/null; fi
 ninja -C build perf/aead-bench >/dev/null
-pmd_dir=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
-[ -d "$pmd_dir" ] || pmd_dir=$(ls -d /usr/lib/*/dpdk/pmds-* | head -n 1)
-pmd=$pmd_dir/librte_crypto_ipsec_mb.so
-[ -f "$pmd" ] || { echo "crypto_limit.sh: no ipsec-mb crypto PMD at $pmd" >&2; exit 69; }
-command -v dpdk-test-crypto-perf >/dev/null ||
-    { echo "crypto_limit.sh: dpdk-test-crypto-perf not found (package dpdk-dev)" >&2; exit 69; }
+# shellcheck source=perf/cperf.sh
+source perf/cperf.sh
+cperf_check crypto_limit.sh
 
 work=$(mktemp -d /tmp/sluice-aead.XXXXXX)
 trap 'rm -rf "$work" /var/run/dpdk/sluice-cperf-$$' EXIT
 results=$work/results.txt
 : > "$results"
 
-# cperf DEVICE OP → "size mpps" lines
-cperf() {
-    dpdk-test-crypto-perf -l "0,$cpu" --no-huge -m 512 --no-pci --file-prefix="sluice-cperf-$$" \
-        --log-level=1 -d "$pmd" --vdev "${1}0" -- \
-        --ptest throughput --devtype "$1" --optype aead --aead-algo chacha20-poly1305 \
-        --aead-op "$2" --aead-key-sz 32 --aead-iv-sz 12 --aead-aad-sz 0 --digest-sz 16 \
-        --buffer-sz "$sizes" --burst-sz "$burst" --total-ops 2000000 2>/dev/null |
-        awk '$1 ~ /^[0-9]+$/ && NF >= 10 {print $2, $8}'
-}
 
 # sluice OP → "size mpps" lines (the wrapper's figures)
 sluice() {
@@ -64,13 +52,13 @@ for r in json.load(sys.stdin)["results"]:
     print(r["bytes"], r["wrapper"]["mpps"])'
 }
 
-cperf crypto_aesni_mb encrypt >/dev/null  # warm-up
+cperf "$cpu" "$sizes" "$burst" crypto_aesni_mb encrypt >/dev/null  # warm-up
 for r in $(seq "$runs"); do
     for op in encrypt decrypt; do
         sop=$([ $op = encrypt ] && echo seal || echo open)
         while read -r size mpps; do echo "sluice $op $size $mpps"; done < <(sluice $sop) >> "$results"
         for dev in crypto_aesni_mb crypto_chacha20_poly1305; do
-            while read -r size mpps; do echo "$dev $op $size $mpps"; done < <(cperf $dev $op) >> "$results"
+            while read -r size mpps _; do echo "$dev $op $size $mpps"; done < <(cperf "$cpu" "$sizes" "$burst" $dev $op) >> "$results"
         done
     done
     echo "crypto_limit: round $r done" >&2
