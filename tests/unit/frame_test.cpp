@@ -27,6 +27,7 @@
 #include "drivers/dpdk/l3_over_l2.hpp"
 #include "drivers/eal.hpp"
 #include "drivers/mbuf_endpoint.hpp"
+#include "tests/unit/eal_environment.hpp"
 
 namespace sluice {
 namespace {
@@ -735,24 +736,7 @@ TEST(ParseIp, EveryTruncationIsMalformedAndReadsNothingPastTheEnd) {
 
 // ---- The adapters over a fake Ethernet port ------------------------------------------
 
-std::unique_ptr<Eal> g_eal;
-
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        EalOptions o;
-        o.process_name = "frame-test";
-        o.memory_mb = 128;
-        o.telemetry = false;
-        std::string error;
-        g_eal = Eal::start(o, &error);
-        ASSERT_NE(g_eal, nullptr) << error;
-        ASSERT_TRUE(register_mbuf_endpoint());
-    }
-    void TearDown() override { g_eal.reset(); }
-};
-[[maybe_unused]] const auto* const g_environment =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+[[maybe_unused]] const auto* const g_eal = EalEnvironment::add("frame-test", 128);
 
 // The lower l2 port: frames queued for rx by the test, frames sent kept for
 // it to look at. Its own figures are fixed, to see the adapter add to them.

@@ -32,29 +32,15 @@
 
 #include "drivers/eal.hpp"
 #include "drivers/kernel/netlink.hpp"
+#include "tests/unit/eal_environment.hpp"
 
 namespace sluice {
 namespace {
 
 // ---- EAL, once per process ---------------------------------------------------
 
-std::unique_ptr<Eal> g_eal;
-std::string g_eal_error;
-
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        if (geteuid() != 0) return;  // every test skips; no need for EAL
-        EalOptions o;
-        o.process_name = "tun-port-test";
-        o.memory_mb = 128;
-        o.telemetry = false;
-        g_eal = Eal::start(o, &g_eal_error);
-    }
-    void TearDown() override { g_eal.reset(); }
-};
-[[maybe_unused]] auto* const g_environment =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+// Only as root (every test skips otherwise); the tests report a failed start.
+const EalEnvironment* const g_eal = EalEnvironment::add("tun-port-test", 128, true);
 
 // A pktmbuf pool without a per-lcore cache, so that what the test counts is
 // exactly what the pool holds.
@@ -88,7 +74,7 @@ protected:
         if (access("/dev/net/tun", R_OK | W_OK) != 0) {
             GTEST_SKIP() << "/dev/net/tun is not usable: " << std::strerror(errno);
         }
-        ASSERT_NE(g_eal, nullptr) << g_eal_error;
+        ASSERT_TRUE(g_eal->started()) << g_eal->error();
         original_netns_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         ASSERT_GE(original_netns_, 0) << std::strerror(errno);
         if (unshare(CLONE_NEWNET) != 0) {

@@ -22,31 +22,14 @@
 
 #include "drivers/eal.hpp"
 #include "drivers/mbuf_endpoint.hpp"
+#include "tests/unit/eal_environment.hpp"
 
 namespace sluice {
 namespace {
 
 // ---- EAL once per process ------------------------------------------------------
 
-std::unique_ptr<Eal> g_eal;
-
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        EalOptions o;
-        o.process_name = "udp-port-test";
-        o.memory_mb = 256;
-        o.telemetry = false;
-        std::string error;
-        g_eal = Eal::start(o, &error);
-        ASSERT_NE(g_eal, nullptr) << error;
-        ASSERT_TRUE(register_mbuf_endpoint());
-    }
-    void TearDown() override { g_eal.reset(); }
-};
-
-[[maybe_unused]] const auto* const g_environment =
-    ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+const EalEnvironment* const g_eal = EalEnvironment::add("udp-port-test", 256);
 
 // ---- Helpers -------------------------------------------------------------------
 
@@ -212,7 +195,7 @@ std::string gro_name(const ::testing::TestParamInfo<bool>& info) {
 
 class UdpPortTest : public ::testing::Test {
 protected:
-    void SetUp() override { ASSERT_NE(g_eal, nullptr) << "EAL did not start"; }
+    void SetUp() override { ASSERT_TRUE(g_eal->started()) << "EAL did not start"; }
 };
 
 // ---- Two ports, both families ----------------------------------------------------
