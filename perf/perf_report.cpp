@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "control/json_writer.hpp"
 #include "perf/perf_run.hpp"
 
 namespace sluice::perf {
@@ -24,66 +25,34 @@ std::string si(double v) {
     return buf;
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += c;
-        }
+void ports_json(JsonWriter& w, const Figures& f) {
+    w.key("ports").begin_array();
+    for (const PortFigures& p : f.ports) {
+        w.begin_object().str("name", p.name).str("driver", p.driver);
+        w.real("rx_pps", p.rx_pps, 0).real("tx_pps", p.tx_pps, 0);
+        w.real("rx_bps", p.rx_bps, 0).real("tx_bps", p.tx_bps, 0);
+        w.num("rx_packets", p.total.rx_packets).num("tx_packets", p.total.tx_packets);
+        w.num("rx_errors", p.total.rx_errors).num("tx_errors", p.total.tx_errors).end_object();
     }
-    return out + "\"";
+    w.end_array();
 }
 
-std::string num(double v, int decimals = 3) {
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
+void lcores_json(JsonWriter& w, std::string_view key, const Figures& f) {
+    w.key(key).begin_array();
+    for (const LcoreFigures& l : f.lcores) {
+        w.begin_object().num("lcore", l.lcore_id).str("role", l.label).real("packets", l.packets, 0);
+        w.real("cycles_per_packet", l.cycles_per_packet, 1);
+        w.real("gen_cycles_per_packet", l.gen_cycles_per_packet, 1);
+        w.real("busy", l.busy, 4).end_object();
+    }
+    w.end_array();
 }
 
-std::string ports_json(const Figures& f) {
-    std::string out = "[";
-    for (size_t i = 0; i < f.ports.size(); ++i) {
-        const PortFigures& p = f.ports[i];
-        if (i) out += ",";
-        out += "{\"name\":" + json_string(p.name) + ",\"driver\":" + json_string(p.driver) +
-               ",\"rx_pps\":" + num(p.rx_pps, 0) + ",\"tx_pps\":" + num(p.tx_pps, 0) +
-               ",\"rx_bps\":" + num(p.rx_bps, 0) + ",\"tx_bps\":" + num(p.tx_bps, 0) +
-               ",\"rx_packets\":" + std::to_string(p.total.rx_packets) +
-               ",\"tx_packets\":" + std::to_string(p.total.tx_packets) +
-               ",\"rx_errors\":" + std::to_string(p.total.rx_errors) +
-               ",\"tx_errors\":" + std::to_string(p.total.tx_errors) + "}";
-    }
-    return out + "]";
-}
-
-std::string lcores_json(const Figures& f) {
-    std::string out = "[";
-    for (size_t i = 0; i < f.lcores.size(); ++i) {
-        const LcoreFigures& l = f.lcores[i];
-        if (i) out += ",";
-        out += "{\"lcore\":" + std::to_string(l.lcore_id) + ",\"role\":" + json_string(l.label) +
-               ",\"packets\":" + num(l.packets, 0) +
-               ",\"cycles_per_packet\":" + num(l.cycles_per_packet, 1) +
-               ",\"gen_cycles_per_packet\":" + num(l.gen_cycles_per_packet, 1) +
-               ",\"busy\":" + num(l.busy, 4) + "}";
-    }
-    return out + "]";
-}
-
-std::string drops_json(const Figures& f) {
-    std::string out = "{";
-    for (size_t i = 0; i < f.drops.size(); ++i) {
-        if (i) out += ",";
-        out += json_string(f.drops[i].first) + ":" + std::to_string(f.drops[i].second);
-    }
-    return out + "}";
+void drops_json(JsonWriter& w, const Figures& f) {
+    w.key("drops").begin_object();
+    for (const auto& [name, count] : f.drops) w.num(name, count);
+    w.end_object();
+    w.num("generator_stalls", f.generator_stalls);
 }
 
 void print_blocks(const Figures& f) {
@@ -114,12 +83,14 @@ void print_blocks(const Figures& f) {
 
 void print_period(const Figures& f, bool json) {
     if (json) {
-        std::printf("{\"type\":\"period\",\"t\":%s,\"seconds\":%s,\"generated\":%" PRIu64
-                    ",\"delivered\":%" PRIu64 ",\"delivered_pps\":%s,\"ports\":%s,\"lcores\":%s,"
-                    "\"drops\":%s,\"generator_stalls\":%" PRIu64 "}\n",
-                    num(f.t).c_str(), num(f.seconds).c_str(), f.generated, f.delivered,
-                    num(f.delivered_pps, 0).c_str(), ports_json(f).c_str(),
-                    lcores_json(f).c_str(), drops_json(f).c_str(), f.generator_stalls);
+        JsonWriter w;
+        w.begin_object().str("type", "period").real("t", f.t, 3).real("seconds", f.seconds, 3);
+        w.num("generated", f.generated).num("delivered", f.delivered);
+        w.real("delivered_pps", f.delivered_pps, 0);
+        ports_json(w, f);
+        lcores_json(w, "lcores", f);
+        drops_json(w, f);
+        std::fputs(w.end_object().line().c_str(), stdout);
     } else {
         std::printf("  ---------- stats at %.1f s (last %.2f s): delivered %s pps ----------\n",
                     f.t, f.seconds, si(f.delivered_pps).c_str());
@@ -131,25 +102,27 @@ void print_period(const Figures& f, bool json) {
 void print_summary(const Summary& s, bool json) {
     const Figures& f = s.figures;
     if (json) {
-        std::string cpp = "[";
-        for (size_t i = 0; i < f.lcores.size(); ++i)
-            cpp += (i ? "," : "") + num(f.lcores[i].cycles_per_packet, 1);
-        cpp += "]";
-        std::string latency = "null";
-        if (s.has_latency)
-            latency = "{\"p50\":" + num(s.p50_us, 2) + ",\"p99\":" + num(s.p99_us, 2) +
-                      ",\"p999\":" + num(s.p999_us, 2) + ",\"max\":" + num(s.max_us, 2) +
-                      ",\"samples\":" + std::to_string(s.latency_samples) + "}";
-        std::printf("{\"type\":\"summary\",\"mode\":\"%s\",\"pkt_size\":\"%s\",\"avg_pkt_size\":%s,"
-                    "\"lcores\":%u,\"burst\":%u,\"peers\":%u,\"flows\":%u,\"duration_s\":%s,"
-                    "\"generated\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"mpps\":%s,\"gbps\":%s,"
-                    "\"cycles_per_packet\":%s,\"latency_us\":%s,\"keypairs\":%" PRIu64
-                    ",\"tsc_hz\":%" PRIu64 ",\"ports\":%s,\"lcore_figures\":%s,\"drops\":%s,\"generator_stalls\":%" PRIu64 "}\n",
-                    to_string(s.mode), s.size.c_str(), num(s.avg_size, 1).c_str(), s.lcores,
-                    s.burst, s.peers, s.flows, num(f.seconds).c_str(), f.generated, f.delivered,
-                    num(s.mpps, 4).c_str(), num(s.gbps, 4).c_str(), cpp.c_str(), latency.c_str(),
-                    s.keypairs, s.tsc_hz, ports_json(f).c_str(), lcores_json(f).c_str(),
-                    drops_json(f).c_str(), f.generator_stalls);
+        JsonWriter w;
+        w.begin_object().str("type", "summary").str("mode", to_string(s.mode));
+        w.str("pkt_size", s.size).real("avg_pkt_size", s.avg_size, 1);
+        w.num("lcores", s.lcores).num("burst", s.burst).num("peers", s.peers).num("flows", s.flows);
+        w.real("duration_s", f.seconds, 3).num("generated", f.generated).num("delivered", f.delivered);
+        w.real("mpps", s.mpps, 4).real("gbps", s.gbps, 4);
+        w.key("cycles_per_packet").begin_array();
+        for (const LcoreFigures& l : f.lcores) w.real(l.cycles_per_packet, 1);
+        w.end_array().key("latency_us");
+        if (s.has_latency) {
+            w.begin_object().real("p50", s.p50_us, 2).real("p99", s.p99_us, 2);
+            w.real("p999", s.p999_us, 2).real("max", s.max_us, 2);
+            w.num("samples", s.latency_samples).end_object();
+        } else {
+            w.null();
+        }
+        w.num("keypairs", s.keypairs).num("tsc_hz", s.tsc_hz);
+        ports_json(w, f);
+        lcores_json(w, "lcore_figures", f);
+        drops_json(w, f);
+        std::fputs(w.end_object().line().c_str(), stdout);
     } else {
         std::printf("  ================ summary: %s, %s B, %u lcore(s) per gateway, %u peer(s), "
                     "burst %u ================\n",
