@@ -623,10 +623,9 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
         // is the device refusing (a full ring: the next gateway is slower).
         uint64_t frame_tx = 0;
         if (k < b.frame_drops.size())
-            for (frame::FrameDrop d : {frame::FrameDrop::no_headroom, frame::FrameDrop::no_route,
-                                       frame::FrameDrop::chained})
-                frame_tx += b.frame_drops[k][static_cast<size_t>(d)] -
-                            a.frame_drops[k][static_cast<size_t>(d)];
+            for (size_t r = 0; r < frame::kFrameDropCount; ++r)
+                if (frame::is_send_drop(static_cast<frame::FrameDrop>(r)))
+                    frame_tx += b.frame_drops[k][r] - a.frame_drops[k][r];
         const uint64_t tx = (y.tx_errors - x.tx_errors) - frame_tx;
         if (tx > 0) f.drops.emplace_back("tx_full:" + report_ports_[k]->name(), tx);
         const uint64_t nombuf = y.rx_no_mbuf - x.rx_no_mbuf;

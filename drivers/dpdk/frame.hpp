@@ -50,6 +50,13 @@ inline constexpr size_t kFrameDropCount = static_cast<size_t>(FrameDrop::count);
 
 [[nodiscard]] const char* to_string(FrameDrop drop) noexcept;
 
+// Whether a drop happens on the way out (counted as a tx error) rather than
+// on receipt.
+[[nodiscard]] constexpr bool is_send_drop(FrameDrop drop) noexcept {
+    return drop == FrameDrop::no_headroom || drop == FrameDrop::no_route ||
+           drop == FrameDrop::chained;
+}
+
 // The gateway's side of the WAN: its MAC, its addresses (family 0 = none of
 // that family) and its UDP port.
 struct UdpLocal {

@@ -13,9 +13,7 @@ PortStats FramedPort::stats() const noexcept {
     PortStats s = lower_.stats();
     const FrameDropCounts d = drops();
     for (size_t i = 0; i < d.size(); ++i) {
-        const auto drop = static_cast<FrameDrop>(i);
-        if (drop == FrameDrop::no_headroom || drop == FrameDrop::no_route ||
-            drop == FrameDrop::chained) {
+        if (frame::is_send_drop(static_cast<FrameDrop>(i))) {
             s.tx_errors += d[i];
         } else {
             s.rx_errors += d[i];
