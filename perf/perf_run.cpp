@@ -377,8 +377,8 @@ bool Run::start(std::string* error) {
         const size_t frame_len = 42 + 32 + *std::max_element(pattern_.begin(), pattern_.end());
         const auto count = static_cast<uint32_t>(
             std::clamp<size_t>(kTemplateBudget / frame_len / o_.peers, 256, 8192));
-        if (!tunnels_->enable_epochs(pattern_, o_.flows, count, gateways_[0]->wan_local.mac,
-                                     gateways_[1]->wan_local.mac, error))
+        if (!tunnels_->enable_epochs(pattern_, o_.flows, count, gateways_[1]->wan_local.mac,
+                                     error))
             return false;
     }
     for (int s = 0; s < 2; ++s) {

@@ -73,9 +73,7 @@ std::unique_ptr<Keypair> Tunnels::make_keypair(const Key& send, const Key& recei
 }
 
 bool Tunnels::enable_epochs(const std::vector<uint16_t>& sizes, uint32_t flows, uint32_t count,
-                            const rte_ether_addr& a_mac, const rte_ether_addr& b_mac,
-                            std::string* error) {
-    (void)a_mac;
+                            const rte_ether_addr& b_mac, std::string* error) {
     epochs_on_ = true;
     template_count_ = count;
     const uint16_t largest = *std::max_element(sizes.begin(), sizes.end());

@@ -80,8 +80,7 @@ public:
     // `sizes`, `flows` inner flows), addressed from A's WAN to B's WAN MAC.
     // Call before start(). false with `error` when memory runs out.
     bool enable_epochs(const std::vector<uint16_t>& sizes, uint32_t flows, uint32_t count,
-                       const rte_ether_addr& a_mac, const rte_ether_addr& b_mac,
-                       std::string* error);
+                       const rte_ether_addr& b_mac, std::string* error);
     [[nodiscard]] const std::vector<TemplateSet>& templates() const noexcept { return templates_; }
     [[nodiscard]] EpochTable* epochs() noexcept { return &epochs_; }
     // The control tick: prepares epochs the generator will reach soon and
