@@ -93,6 +93,10 @@ inline constexpr uint32_t kMinMempoolSize = 1023;
 inline constexpr uint32_t kMaxMempoolSize = (1u << 24) - 1;
 inline constexpr uint32_t kMaxLcoreId = 1023;
 inline constexpr size_t kMaxLcores = 128;
+inline constexpr uint32_t kNeighbourReachableSeconds = 30;
+inline constexpr uint32_t kMaxNeighbourReachableSeconds = 3600;
+inline constexpr size_t kMaxStaticNeighbours = 256;  // per port
+inline constexpr size_t kMaxStaticRoutes = 256;      // on the lan port
 inline constexpr std::string_view kUapiSocketDir = "/var/run/wireguard/";
 inline constexpr std::string_view kCtlSocketDir = "/run/sluice/";
 }  // namespace config_defaults
@@ -123,6 +127,22 @@ struct InterfaceConfig {
     ~InterfaceConfig() { secure_wipe(private_key.data(), private_key.size()); }
 };
 
+// A neighbour whose link-layer address is configured, never resolved:
+// `{address: 192.0.2.1, mac: "02:00:00:00:00:01"}`.
+struct StaticNeighbour {
+    IpAddress address;
+    std::array<uint8_t, 6> mac{};
+    friend bool operator==(const StaticNeighbour&, const StaticNeighbour&) = default;
+};
+
+// A LAN destination behind another router: `{to: 10.9.0.0/16, via: 192.168.1.254}`.
+// `via` lies inside one of the lan port's subnets and has the family of `to`.
+struct StaticRoute {
+    IpPrefix to;  // masked
+    IpAddress via;
+    friend bool operator==(const StaticRoute&, const StaticRoute&) = default;
+};
+
 struct PortConfig {
     std::string device;  // "0000:03:00.0", "net_af_packet0,iface=veth0" or "eth1"
     DeviceKind device_kind = DeviceKind::kernel_interface;
@@ -134,6 +154,8 @@ struct PortConfig {
     // everything off-link.
     std::vector<IpPrefix> addresses;
     std::optional<IpAddress> gateway;
+    std::vector<StaticNeighbour> neighbours;  // L2 ports: entries never resolved nor aged
+    std::vector<StaticRoute> routes;          // the lan port only
 };
 
 struct DataplaneConfig {
@@ -146,6 +168,9 @@ struct DataplaneConfig {
     DataplaneMode mode = DataplaneMode::run_to_completion;
     std::optional<PortConfig> wan;  // absent: kernel UDP socket on listen_port, any interface
     std::optional<PortConfig> lan;  // absent: a TUN device named after the interface
+    // L2 ports: how long a resolved neighbour is used before it is confirmed
+    // again (ARP request / neighbour solicitation, 3 tries a second apart).
+    uint32_t neighbour_reachable_seconds = config_defaults::kNeighbourReachableSeconds;
 };
 
 struct PeerConfig {
