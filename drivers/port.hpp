@@ -64,6 +64,23 @@ public:
         return false;
     }
 
+    // Ports that buffer transmissions into whole bursts (EthdevPort) send
+    // what has waited on queue q longer than their drain time, or everything
+    // when `idle` (the lcore found nothing to do). The lcore calls it once
+    // per loop iteration; ports that send at once need not override it.
+    virtual void flush(uint16_t q, bool idle) noexcept {
+        (void)q;
+        (void)idle;
+    }
+
+    // Whole frames for the link, already addressed (L2 ports: Ethernet
+    // frames the control thread built: ARP, neighbour discovery, packets that
+    // waited for a neighbour). Same ownership rules as tx_burst. Ports
+    // without a link layer send them as tx_burst does.
+    virtual uint16_t tx_frames(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
+        return tx_burst(q, pkts, n);
+    }
+
     [[nodiscard]] virtual PortStats stats() const noexcept = 0;
 };
 
