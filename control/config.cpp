@@ -40,11 +40,14 @@ namespace {
 constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers", "control", "testing"};
 constexpr std::string_view kInterfaceKeys[] = {"name",        "private_key", "private_key_file",
                                                "listen_port", "addresses",   "mtu"};
-constexpr std::string_view kDataplaneKeys[] = {"driver", "lcores", "burst", "mode", "ports",
-                                               "busy_poll_us"};
+constexpr std::string_view kDataplaneKeys[] = {
+    "driver", "lcores", "burst", "mode", "ports", "busy_poll_us", "neighbour_reachable_seconds"};
 constexpr std::string_view kPortsKeys[] = {"wan", "lan"};
 constexpr std::string_view kPortKeys[] = {"device",       "rx_ring_size", "tx_ring_size",
-                                          "mempool_size", "addresses",    "gateway"};
+                                          "mempool_size", "addresses",    "gateway",
+                                          "neighbours",   "routes"};
+constexpr std::string_view kNeighbourKeys[] = {"address", "mac"};
+constexpr std::string_view kRouteKeys[] = {"to", "via"};
 constexpr std::string_view kPeerKeys[] = {
     "name",     "public_key",  "preshared_key",       "preshared_key_file",
     "endpoint", "allowed_ips", "persistent_keepalive"};
@@ -69,7 +72,18 @@ public:
 private:
     InterfaceConfig interface_section(const YNode& n, const std::string& path) const;
     DataplaneConfig dataplane_section(const YNode& n, const std::string& path) const;
-    PortConfig port(const YNode& n, const std::string& path) const;
+    // `lan`: the lan port, the only one that takes routes.
+    PortConfig port(const YNode& n, const std::string& path, bool lan) const;
+    // An IP address on one of the port's subnets and not one of its own
+    // addresses (a gateway, a neighbour, a next hop).
+    IpAddress on_link_address(const YNode& n, const std::string& path,
+                              const std::vector<IpPrefix>& addresses,
+                              const std::string& addresses_path) const;
+    std::vector<StaticNeighbour> neighbours(const YNode& n, const std::string& path,
+                                            const PortConfig& port,
+                                            const std::string& addresses_path) const;
+    std::vector<StaticRoute> routes(const YNode& n, const std::string& path, const PortConfig& port,
+                                    const std::string& addresses_path) const;
     std::vector<PeerConfig> peers_section(const YNode& n, const std::string& path,
                                           const InterfaceConfig& interface) const;
     PeerConfig peer(const YNode& n, const std::string& path) const;
@@ -125,7 +139,7 @@ InterfaceConfig Checker::interface_section(const YNode& n, const std::string& pa
     return out;
 }
 
-PortConfig Checker::port(const YNode& n, const std::string& path) const {
+PortConfig Checker::port(const YNode& n, const std::string& path, bool lan) const {
     const MapView map(*this, n, path, kPortKeys, "a port (a map with a device)");
     PortConfig out;
     const std::string device_expectation =
@@ -157,20 +171,120 @@ PortConfig Checker::port(const YNode& n, const std::string& path) const {
                                                          config_defaults::kMaxMempoolSize));
     if (const YNode* v = map.find("addresses"))
         out.addresses = address_list(*v, map.path_of("addresses"));
-    if (const YNode* v = map.find("gateway")) {
-        const std::string expectation = "an IP address on one of this port's subnets";
-        const auto gw = parse_ip_address(text(*v, map.path_of("gateway"), expectation));
-        if (!gw) expected(*v, map.path_of("gateway"), expectation, shown(v->text));
-        const bool on_link =
-            std::any_of(out.addresses.begin(), out.addresses.end(), [&](IpPrefix c) {
-                IpPrefix g{gw->family, gw->addr, c.length};
-                return c.family == gw->family && g.masked() == c.masked();
-            });
-        if (!on_link)
-            expected(*v, map.path_of("gateway"), expectation,
-                     gw->to_string() + ", outside every subnet in " + map.path_of("addresses"));
-        out.gateway = gw;
+    const std::string addresses_path = map.path_of("addresses");
+    if (const YNode* v = map.find("gateway"))
+        out.gateway = on_link_address(*v, map.path_of("gateway"), out.addresses, addresses_path);
+    if (const YNode* v = map.find("neighbours"))
+        out.neighbours = neighbours(*v, map.path_of("neighbours"), out, addresses_path);
+    if (const YNode* v = map.find("routes")) {
+        // The wan port reaches everything off-link through its gateway; LAN
+        // destinations behind another router are the lan port's routes.
+        if (!lan)
+            expected(*v, map.path_of("routes"),
+                     "routes on the lan port only (the wan port sends everything off-link to "
+                     "its gateway)",
+                     "routes on the wan port");
+        out.routes = routes(*v, map.path_of("routes"), out, addresses_path);
     }
+    return out;
+}
+
+IpAddress Checker::on_link_address(const YNode& n, const std::string& path,
+                                   const std::vector<IpPrefix>& addresses,
+                                   const std::string& addresses_path) const {
+    const std::string expectation = "an IP address on one of this port's subnets";
+    const auto a = parse_ip_address(text(n, path, expectation));
+    if (!a) expected(n, path, expectation, shown(n.text));
+    const bool on_link = std::any_of(addresses.begin(), addresses.end(), [&](IpPrefix c) {
+        const IpPrefix as_prefix{a->family, a->addr, c.length};
+        return c.family == a->family && as_prefix.masked() == c.masked();
+    });
+    if (!on_link)
+        expected(n, path, expectation,
+                 a->to_string() + ", outside every subnet in " + addresses_path +
+                     (addresses.empty() ? " (the port has no addresses)" : ""));
+    if (std::any_of(addresses.begin(), addresses.end(),
+                    [&](IpPrefix c) { return c.address() == *a; }))
+        expected(n, path, "an address other than this port's own",
+                 a->to_string() + ", one of " + addresses_path);
+    return *a;
+}
+
+std::vector<StaticNeighbour> Checker::neighbours(const YNode& n, const std::string& path,
+                                                 const PortConfig& port,
+                                                 const std::string& addresses_path) const {
+    std::vector<StaticNeighbour> out;
+    std::map<IpAddress, size_t> seen;
+    for_each(
+        n, path, "a list of neighbours such as [{address: 192.0.2.1, mac: \"02:00:00:00:00:01\"}]",
+        [&](const YNode& item, const std::string& item_path) {
+            if (out.size() == config_defaults::kMaxStaticNeighbours)
+                expected(item, item_path,
+                         "at most " + std::to_string(config_defaults::kMaxStaticNeighbours) +
+                             " neighbours on a port",
+                         "more");
+            const MapView map(*this, item, item_path, kNeighbourKeys,
+                              "a neighbour (a map with address and mac)");
+            const YNode& address =
+                map.require("address", "the neighbour's IP address (address: 192.0.2.1)");
+            const YNode& mac =
+                map.require("mac", "the neighbour's MAC address (mac: \"02:00:00:00:00:01\")");
+            StaticNeighbour entry;
+            entry.address =
+                on_link_address(address, map.path_of("address"), port.addresses, addresses_path);
+            if (const auto [it, inserted] = seen.emplace(entry.address, out.size()); !inserted)
+                expected(address, map.path_of("address"), "each neighbour address once",
+                         entry.address.to_string() + " again (also " + path + "[" +
+                             std::to_string(it->second) + "])");
+            entry.mac = this->mac(mac, map.path_of("mac"));
+            out.push_back(entry);
+        });
+    return out;
+}
+
+std::vector<StaticRoute> Checker::routes(const YNode& n, const std::string& path,
+                                         const PortConfig& port,
+                                         const std::string& addresses_path) const {
+    std::vector<StaticRoute> out;
+    std::map<IpPrefix, size_t> seen;
+    for_each(
+        n, path, "a list of routes such as [{to: 10.9.0.0/16, via: 192.168.1.254}]",
+        [&](const YNode& item, const std::string& item_path) {
+            if (out.size() == config_defaults::kMaxStaticRoutes)
+                expected(item, item_path,
+                         "at most " + std::to_string(config_defaults::kMaxStaticRoutes) + " routes",
+                         "more");
+            const MapView map(*this, item, item_path, kRouteKeys,
+                              "a route (a map with to and via)");
+            const YNode& to = map.require("to", "the destination prefix (to: 10.9.0.0/16)");
+            const YNode& via = map.require("via", "the next hop on the lan (via: 192.168.1.254)");
+            StaticRoute entry;
+            const std::string to_path = map.path_of("to");
+            const std::string via_path = map.path_of("via");
+            const IpPrefix written = prefix(to, to_path, false);
+            entry.to = written.masked();
+            if (const auto [it, inserted] = seen.emplace(entry.to, out.size()); !inserted)
+                expected(to, to_path, "each destination once",
+                         entry.to.to_string() + " again (also " + path + "[" +
+                             std::to_string(it->second) + "].to)");
+            // The family first: "outside every subnet" would hide the
+            // real mistake.
+            const auto hop =
+                via.kind == YNode::Kind::scalar ? parse_ip_address(via.text) : std::nullopt;
+            if (hop && hop->family != entry.to.family)
+                expected(via, via_path,
+                         std::string("an IPv") + (entry.to.family == IpFamily::v4 ? "4" : "6") +
+                             " next hop for the IPv" +
+                             (entry.to.family == IpFamily::v4 ? "4" : "6") + " prefix " +
+                             entry.to.to_string(),
+                         hop->to_string());
+            entry.via = on_link_address(via, via_path, port.addresses, addresses_path);
+            if (!written.is_masked())
+                warn(to, to_path,
+                     written.to_string() + " has bits set past its length; read as " +
+                         entry.to.to_string());
+            out.push_back(entry);
+        });
     return out;
 }
 
@@ -205,6 +319,10 @@ DataplaneConfig Checker::dataplane_section(const YNode& n, const std::string& pa
     if (const YNode* v = map.find("busy_poll_us"))
         out.busy_poll_us = static_cast<uint32_t>(integer(
             *v, map.path_of("busy_poll_us"), 0, config_defaults::kMaxBusyPollUs, " microseconds"));
+    if (const YNode* v = map.find("neighbour_reachable_seconds"))
+        out.neighbour_reachable_seconds = static_cast<uint32_t>(
+            integer(*v, map.path_of("neighbour_reachable_seconds"), 1,
+                    config_defaults::kMaxNeighbourReachableSeconds, " seconds"));
     if (const YNode* v = map.find("mode")) {
         out.mode = choice(*v, map.path_of("mode"), kModes);
         // An RX lcore and at least one crypto worker; the TX stage may share
@@ -237,8 +355,8 @@ void Checker::check_ports(const MapView& dataplane, DataplaneConfig& dp) const {
                             "the ports (a map with wan and lan)");
         wan_node = ports.find("wan");
         lan_node = ports.find("lan");
-        if (wan_node) dp.wan = port(*wan_node, ports.path_of("wan"));
-        if (lan_node) dp.lan = port(*lan_node, ports.path_of("lan"));
+        if (wan_node) dp.wan = port(*wan_node, ports.path_of("wan"), false);
+        if (lan_node) dp.lan = port(*lan_node, ports.path_of("lan"), true);
     }
     const YNode& driver_node =
         dataplane.find("driver") ? *dataplane.find("driver") : dataplane.node();
@@ -290,6 +408,33 @@ void Checker::check_ports(const MapView& dataplane, DataplaneConfig& dp) const {
     };
     check(dp.wan, wan_node, ports_path + ".wan");
     check(dp.lan, lan_node, ports_path + ".lan");
+
+    // auto runs dpdk as soon as a port is a PCI device or a vdev (af_xdp and
+    // kernel take kernel interfaces only), so such a port brings dpdk's rule:
+    // both ports, both DPDK devices.
+    if (dp.driver != Driver::automatic) return;
+    const bool wan_l2 = dp.wan && dp.wan->device_kind != DeviceKind::kernel_interface;
+    const bool lan_l2 = dp.lan && dp.lan->device_kind != DeviceKind::kernel_interface;
+    if (!wan_l2 && !lan_l2) return;
+    const PortConfig& l2 = wan_l2 ? *dp.wan : *dp.lan;
+    const std::string l2_path = ports_path + (wan_l2 ? ".wan" : ".lan") + ".device";
+    const std::string why = "driver auto picks dpdk for the " +
+                            std::string(to_string(l2.device_kind)) + " " + shown(l2.device) + " (" +
+                            l2_path + "), and dpdk drives both ports";
+    const auto other = [&](const std::optional<PortConfig>& p, const YNode* node,
+                           const std::string& role) {
+        if (!p)
+            expected(*ports_node, ports_path + "." + role, "a " + role + " port as well: " + why,
+                     "nothing: the key " + role + " is missing");
+        if (p->device_kind == DeviceKind::kernel_interface) {
+            const MapView port_map(*this, *node, ports_path + "." + role, kPortKeys, "a port");
+            expected(*port_map.find("device"), port_map.path_of("device"),
+                     "a PCI address or a DPDK vdev: " + why,
+                     "the kernel interface " + shown(p->device));
+        }
+    };
+    if (!wan_l2) other(dp.wan, wan_node, "wan");
+    if (!lan_l2) other(dp.lan, lan_node, "lan");
 }
 
 PeerConfig Checker::peer(const YNode& n, const std::string& path) const {

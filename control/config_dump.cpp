@@ -1,5 +1,7 @@
 // dump_config: the configuration as YAML that the loader accepts back, with
 // every default filled in and every private and preshared key redacted.
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,7 +43,24 @@ std::string prefix_list(const std::vector<IpPrefix>& prefixes) {
     return flow_list(prefixes, [](const IpPrefix& p) { return p.to_string(); });
 }
 
-void dump_port(std::string& out, const char* role, const PortConfig& p) {
+// An address in a flow map: IPv6 quoted, so that its colons cannot read as
+// YAML.
+std::string address_text(const IpAddress& a) {
+    return a.family == IpFamily::v6 ? yaml_quoted(a.to_string()) : a.to_string();
+}
+
+std::string mac_text(const std::array<uint8_t, 6>& mac) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < mac.size(); ++i) {
+        if (i) out += ':';
+        out += kHex[mac[i] >> 4];
+        out += kHex[mac[i] & 0xf];
+    }
+    return yaml_quoted(out);
+}
+
+void dump_port(std::string& out, const char* role, const PortConfig& p, bool lan) {
     out += "    " + std::string(role) + ":\n";
     out += "      device: " + yaml_quoted(p.device) + "  # " +
            std::string(to_string(p.device_kind)) + "\n";
@@ -50,6 +69,17 @@ void dump_port(std::string& out, const char* role, const PortConfig& p) {
     out += "      mempool_size: " + std::to_string(p.mempool_size) + "\n";
     out += "      addresses: " + prefix_list(p.addresses) + "\n";
     if (p.gateway) out += "      gateway: " + p.gateway->to_string() + "\n";
+    out += std::string("      neighbours:") + (p.neighbours.empty() ? " []" : "") + "\n";
+    for (const StaticNeighbour& n : p.neighbours)
+        out +=
+            "        - {address: " + address_text(n.address) + ", mac: " + mac_text(n.mac) + "}\n";
+    // Routes belong to the lan port only; the loader refuses them on the wan.
+    if (!lan) return;
+    out += std::string("      routes:") + (p.routes.empty() ? " []" : "") + "\n";
+    for (const StaticRoute& r : p.routes)
+        out += "        - {to: " +
+               (r.to.family == IpFamily::v6 ? yaml_quoted(r.to.to_string()) : r.to.to_string()) +
+               ", via: " + address_text(r.via) + "}\n";
 }
 
 }  // namespace
@@ -77,10 +107,11 @@ std::string dump_config(const Config& c) {
     out += "  burst: " + std::to_string(d.burst) + "\n";
     out += "  busy_poll_us: " + std::to_string(d.busy_poll_us) + "\n";
     out += "  mode: " + std::string(to_string(d.mode)) + "\n";
+    out += "  neighbour_reachable_seconds: " + std::to_string(d.neighbour_reachable_seconds) + "\n";
     if (d.wan || d.lan) {
         out += "  ports:\n";
-        if (d.wan) dump_port(out, "wan", *d.wan);
-        if (d.lan) dump_port(out, "lan", *d.lan);
+        if (d.wan) dump_port(out, "wan", *d.wan, false);
+        if (d.lan) dump_port(out, "lan", *d.lan, true);
     }
 
     out += c.peers.empty() ? "peers: []\n" : "peers:\n";

@@ -117,6 +117,23 @@ std::optional<DeviceKind> device_kind(std::string_view d) {
     return std::nullopt;
 }
 
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view t) {
+    if (t.size() != 17) return std::nullopt;
+    const char separator = t[2];
+    if (separator != ':' && separator != '-') return std::nullopt;
+    const auto nibble = [](char c) {
+        return static_cast<uint8_t>(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    };
+    std::array<uint8_t, 6> mac{};
+    for (size_t i = 0; i < 6; ++i) {
+        const size_t at = i * 3;
+        if (i > 0 && t[at - 1] != separator) return std::nullopt;
+        if (!is_hex(t[at]) || !is_hex(t[at + 1])) return std::nullopt;
+        mac[i] = static_cast<uint8_t>(nibble(t[at]) << 4 | nibble(t[at + 1]));
+    }
+    return mac;
+}
+
 // ---- Reading values from the tree -------------------------------------------------------
 
 uint64_t ValueReader::integer(const YNode& n, const std::string& path, uint64_t lo, uint64_t hi,
@@ -254,6 +271,26 @@ Endpoint ValueReader::endpoint(const YNode& n, const std::string& path) const {
     const auto e = parse_endpoint(t, &why);
     if (!e) expected(n, path, expectation, shown(t) + " (" + why + ")");
     return *e;
+}
+
+std::array<uint8_t, 6> ValueReader::mac(const YNode& n, const std::string& path) const {
+    const std::string expectation =
+        "a unicast MAC address of six hex pairs such as \"02:00:00:00:00:01\"";
+    // An unquoted MAC such as 02:00:00:00:00:01 stays text in our tree, but a
+    // number (020000000001) is a scalar too: say what the form is.
+    const std::string& t = text(n, path, expectation);
+    const auto m = parse_mac(t);
+    if (!m)
+        expected(n, path, expectation,
+                 shown(t) + " (six pairs of hex digits separated by ':' or '-')");
+    if (std::all_of(m->begin(), m->end(), [](uint8_t b) { return b == 0; }))
+        expected(n, path, expectation, shown(t) + " (the all-zero address)");
+    if (std::all_of(m->begin(), m->end(), [](uint8_t b) { return b == 0xff; }))
+        expected(n, path, expectation, shown(t) + " (the broadcast address)");
+    if ((*m)[0] & 1)
+        expected(n, path, expectation,
+                 shown(t) + " (a multicast address: the low bit of the first byte is set)");
+    return *m;
 }
 
 }  // namespace config_detail

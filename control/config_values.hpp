@@ -8,6 +8,7 @@
 // key files are wiped after use.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +48,10 @@ inline constexpr std::pair<std::string_view, DataplaneMode> kModes[] = {
 // valid_interface_name() and valid_peer_name() are in control/names.hpp.
 // A PCI address, a DPDK vdev with its arguments, or a kernel interface name.
 std::optional<DeviceKind> device_kind(std::string_view device);
+
+// Six hex pairs separated by ':' or by '-' (one of the two throughout), in
+// either case: "02:00:00:00:00:01", "02-00-00-00-00-0A".
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text);
 
 // ---- Reading values from the tree -------------------------------------------------------
 
@@ -99,6 +104,10 @@ public:
     std::vector<IpPrefix> address_list(const YNode& n, const std::string& path) const;
 
     Endpoint endpoint(const YNode& n, const std::string& path) const;
+
+    // A unicast MAC address (parse_mac's forms; not multicast, broadcast or
+    // all zero).
+    std::array<uint8_t, 6> mac(const YNode& n, const std::string& path) const;
 
 private:
     std::filesystem::path base_dir_;

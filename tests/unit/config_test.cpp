@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +98,7 @@ dataplane:
   lcores: [2, 3, 4]
   burst: 64
   mode: run-to-completion
+  neighbour_reachable_seconds: 45
   ports:
     wan:
       device: "0000:03:00.0"
@@ -104,9 +107,11 @@ dataplane:
       mempool_size: 32767
       addresses: [192.0.2.10/24]
       gateway: 192.0.2.1
+      neighbours: [{address: 192.0.2.1, mac: "02:00:00:00:00:01"}]
     lan:
       device: net_af_packet0,iface=veth0
       addresses: [10.20.0.1/16]
+      routes: [{to: 10.21.0.0/16, via: 10.20.0.254}]
 
 peers:
   - name: alice-laptop
@@ -165,6 +170,15 @@ TEST(Config, FullConfigurationReadsIntoTheStructs) {
     EXPECT_EQ(d.lan->rx_ring_size, config_defaults::kRingSize);
     EXPECT_EQ(d.lan->mempool_size, config_defaults::kMempoolSize);
     EXPECT_FALSE(d.lan->gateway.has_value());
+    EXPECT_EQ(d.neighbour_reachable_seconds, 45u);
+    ASSERT_EQ(d.wan->neighbours.size(), 1u);
+    EXPECT_EQ(d.wan->neighbours[0].address.to_string(), "192.0.2.1");
+    EXPECT_EQ(d.wan->neighbours[0].mac, (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1}));
+    EXPECT_TRUE(d.wan->routes.empty());
+    EXPECT_TRUE(d.lan->neighbours.empty());
+    ASSERT_EQ(d.lan->routes.size(), 1u);
+    EXPECT_EQ(d.lan->routes[0].to.to_string(), "10.21.0.0/16");
+    EXPECT_EQ(d.lan->routes[0].via.to_string(), "10.20.0.254");
 
     ASSERT_EQ(c.peers.size(), 3u);
     const PeerConfig& alice = c.peers[0];
@@ -203,7 +217,7 @@ TEST(Config, FullConfigurationReadsIntoTheStructs) {
 
     // The peer without allowed IPs is legal but worth a warning.
     ASSERT_EQ(c.warnings.size(), 1u);
-    EXPECT_NE(c.warnings[0].find("hub.yaml:39:5: peers[2]: warning: no allowed_ips"),
+    EXPECT_NE(c.warnings[0].find("hub.yaml:42:5: peers[2]: warning: no allowed_ips"),
               std::string::npos)
         << c.warnings[0];
 }
@@ -220,6 +234,7 @@ TEST(Config, DefaultsFillEverythingLeftOut) {
     EXPECT_EQ(c.dataplane.mode, DataplaneMode::run_to_completion);
     EXPECT_FALSE(c.dataplane.wan.has_value());
     EXPECT_FALSE(c.dataplane.lan.has_value());
+    EXPECT_EQ(c.dataplane.neighbour_reachable_seconds, 30u);
     EXPECT_TRUE(c.peers.empty());
     EXPECT_EQ(c.control.uapi_socket, "/var/run/wireguard/wg0.sock");
     EXPECT_EQ(c.control.ctl_socket, "/run/sluice/wg0.ctl");
@@ -357,7 +372,11 @@ TEST(Config, DumpRedactsSecretsAndLoadsBack) {
     EXPECT_EQ(again.dataplane.lcores, original.dataplane.lcores);
     EXPECT_EQ(again.dataplane.wan->device, original.dataplane.wan->device);
     EXPECT_EQ(again.dataplane.wan->gateway, original.dataplane.wan->gateway);
+    EXPECT_EQ(again.dataplane.wan->neighbours, original.dataplane.wan->neighbours);
     EXPECT_EQ(again.dataplane.lan->device, original.dataplane.lan->device);
+    EXPECT_EQ(again.dataplane.lan->routes, original.dataplane.lan->routes);
+    EXPECT_EQ(again.dataplane.neighbour_reachable_seconds,
+              original.dataplane.neighbour_reachable_seconds);
     ASSERT_EQ(again.peers.size(), original.peers.size());
     for (size_t i = 0; i < again.peers.size(); ++i) {
         EXPECT_EQ(again.peers[i].name, original.peers[i].name);
@@ -376,6 +395,212 @@ TEST(Config, DumpOfInlineKeysSaysRedacted) {
     EXPECT_EQ(dump.find(key_to_base64(kPrivate)), std::string::npos);
     EXPECT_EQ(dump.find(key_to_base64(kPsk)), std::string::npos);
 }
+
+// ---- L2 ports: static neighbours and routes ---------------------------------------------
+
+#define WG0_IFACE "interface:\n  name: wg0\n  private_key: $PRIV\n"
+
+// The L2 gateway of docs/configuration.md.
+constexpr const char* kL2Gateway = R"(interface:
+  name: gw0
+  private_key: $PRIV
+  addresses: [10.250.0.1/24]
+dataplane:
+  driver: dpdk
+  lcores: [2, 3]
+  neighbour_reachable_seconds: 120
+  ports:
+    wan:
+      device: net_af_packet0,iface=wan0
+      addresses: [192.0.2.1/24, "2001:db8::1/64"]
+      gateway: 192.0.2.254
+      neighbours:
+        - {address: 192.0.2.254, mac: "02:00:00:00:00:fe"}
+        - address: "2001:db8::fe"
+          mac: 02-00-00-00-00-FE
+    lan:
+      device: net_af_packet1,iface=lan0
+      addresses: [192.168.1.1/24, "fd00:1::1/64"]
+      routes:
+        - {to: 10.9.0.0/16, via: 192.168.1.254}
+        - {to: "fd00:9::/48", via: "fd00:1::fe"}
+        - to: 0.0.0.0/0
+          via: 192.168.1.253
+      neighbours:
+        - {address: 192.168.1.254, mac: 0a:1b:2c:3d:4e:5f}
+)";
+
+TEST(Config, StaticNeighboursAndRoutesReadIntoThePorts) {
+    const Config c = parse_config(expand(kL2Gateway), "gw.yaml");
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+    const DataplaneConfig& d = c.dataplane;
+    EXPECT_EQ(d.neighbour_reachable_seconds, 120u);
+    ASSERT_TRUE(d.wan && d.lan);
+    ASSERT_EQ(d.wan->neighbours.size(), 2u);
+    EXPECT_EQ(d.wan->neighbours[0].address.to_string(), "192.0.2.254");
+    EXPECT_EQ(d.wan->neighbours[0].mac, (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0xfe}));
+    EXPECT_EQ(d.wan->neighbours[1].address.to_string(), "2001:db8::fe");
+    EXPECT_EQ(d.wan->neighbours[1].address.family, IpFamily::v6);
+    EXPECT_EQ(d.wan->neighbours[1].mac, (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0xfe}));
+    EXPECT_TRUE(d.wan->routes.empty());
+    ASSERT_EQ(d.lan->routes.size(), 3u);
+    EXPECT_EQ(d.lan->routes[0].to.to_string(), "10.9.0.0/16");
+    EXPECT_EQ(d.lan->routes[0].via.to_string(), "192.168.1.254");
+    EXPECT_EQ(d.lan->routes[1].to.to_string(), "fd00:9::/48");
+    EXPECT_EQ(d.lan->routes[1].via.to_string(), "fd00:1::fe");
+    EXPECT_EQ(d.lan->routes[2].to.to_string(), "0.0.0.0/0");
+    ASSERT_EQ(d.lan->neighbours.size(), 1u);
+    EXPECT_EQ(d.lan->neighbours[0].mac,
+              (std::array<uint8_t, 6>{0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f}));
+}
+
+TEST(Config, StaticNeighboursAndRoutesSurviveTheDump) {
+    const Config original = parse_config(expand(kL2Gateway), "gw.yaml");
+    const std::string dump = dump_config(original);
+    EXPECT_NE(dump.find("neighbour_reachable_seconds: 120"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("- {address: 192.0.2.254, mac: \"02:00:00:00:00:fe\"}"), std::string::npos)
+        << dump;
+    EXPECT_NE(dump.find("- {to: 10.9.0.0/16, via: 192.168.1.254}"), std::string::npos) << dump;
+    std::string text = dump;
+    replace_all(text, "private_key: (redacted)", "private_key: " + key_to_base64(kPrivate));
+    const Config again = parse_config(text, "gw.yaml");
+    EXPECT_TRUE(again.warnings.empty()) << again.warnings[0];
+    EXPECT_EQ(again.dataplane.neighbour_reachable_seconds, 120u);
+    EXPECT_EQ(again.dataplane.wan->addresses, original.dataplane.wan->addresses);
+    EXPECT_EQ(again.dataplane.wan->gateway, original.dataplane.wan->gateway);
+    EXPECT_EQ(again.dataplane.wan->neighbours, original.dataplane.wan->neighbours);
+    EXPECT_EQ(again.dataplane.wan->routes, original.dataplane.wan->routes);
+    EXPECT_EQ(again.dataplane.lan->neighbours, original.dataplane.lan->neighbours);
+    EXPECT_EQ(again.dataplane.lan->routes, original.dataplane.lan->routes);
+    // And the dump of the dump is the same text.
+    EXPECT_EQ(dump_config(again), dump);
+}
+
+TEST(Config, EmptyNeighboursAndRoutesSurviveTheDump) {
+    const Config original =
+        parse_config(expand(WG0_IFACE "dataplane:\n  driver: dpdk\n"
+                                      "  ports:\n"
+                                      "    wan: {device: net_null0, addresses: [192.0.2.2/24]}\n"
+                                      "    lan: {device: net_null1, addresses: [10.0.0.1/24],"
+                                      " neighbours: [], routes: []}\n"),
+                     "e.yaml");
+    std::string text = dump_config(original);
+    EXPECT_NE(text.find("      neighbours: []\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("      routes: []\n"), std::string::npos) << text;
+    replace_all(text, "private_key: (redacted)", "private_key: " + key_to_base64(kPrivate));
+    const Config again = parse_config(text, "dump.yaml");
+    EXPECT_TRUE(again.dataplane.lan->routes.empty());
+    EXPECT_EQ(again.dataplane.neighbour_reachable_seconds, 30u);
+}
+
+TEST(Config, MacAddressForms) {
+    const auto mac_of = [](const std::string& written) {
+        const Config c =
+            parse_config(expand(WG0_IFACE "dataplane:\n  ports:\n    lan:\n      device: eth1\n"
+                                          "      addresses: [10.0.0.1/24]\n      neighbours:\n"
+                                          "        - address: 10.0.0.2\n          mac: " +
+                                written + "\n"),
+                         "m.yaml");
+        return c.dataplane.lan->neighbours.at(0).mac;
+    };
+    const std::array<uint8_t, 6> want{0x02, 0xab, 0xcd, 0xef, 0x01, 0x9f};
+    for (const char* written : {"\"02:ab:cd:ef:01:9f\"", "02:ab:cd:ef:01:9f", "02:AB:Cd:eF:01:9F",
+                                "'02-ab-cd-ef-01-9f'", "02-AB-CD-EF-01-9F"})
+        EXPECT_EQ(mac_of(written), want) << written;
+    // A flow map takes an unquoted MAC too.
+    const Config c = parse_config(
+        expand(WG0_IFACE "dataplane:\n  ports:\n    lan:\n      device: eth1\n"
+                         "      addresses: [10.0.0.1/24]\n"
+                         "      neighbours: [{address: 10.0.0.2, mac: 02:ab:cd:ef:01:9f}]\n"),
+        "m.yaml");
+    EXPECT_EQ(c.dataplane.lan->neighbours.at(0).mac, want);
+}
+
+TEST(Config, RouteWithHostBitsIsMaskedWithAWarning) {
+    const Config c =
+        parse_config(expand(WG0_IFACE "dataplane:\n  ports:\n    lan:\n      device: eth1\n"
+                                      "      addresses: [10.0.0.1/24]\n      routes:\n"
+                                      "        - {to: 10.9.1.1/16, via: 10.0.0.254}\n"),
+                     "r.yaml");
+    ASSERT_EQ(c.dataplane.lan->routes.size(), 1u);
+    EXPECT_EQ(c.dataplane.lan->routes[0].to.to_string(), "10.9.0.0/16");
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_EQ(c.warnings[0],
+              "r.yaml:10:16: dataplane.ports.lan.routes[0].to: warning: 10.9.1.1/16 has bits set "
+              "past its length; read as 10.9.0.0/16");
+}
+
+// A list of n neighbours or routes, for the limits.
+std::string many(const char* key, size_t n) {
+    std::string text = WG0_IFACE
+        "dataplane:\n  ports:\n    lan:\n      device: eth1\n"
+        "      addresses: [10.0.0.1/16, \"fd00::1/64\"]\n      ";
+    text += std::string(key) + ":\n";
+    for (size_t i = 0; i < n; ++i) {
+        const std::string host =
+            "10.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250);
+        if (std::string(key) == "neighbours")
+            text += "        - {address: " + host + ", mac: \"02:00:00:00:00:01\"}\n";
+        else
+            text +=
+                "        - {to: \"fd00:" + std::to_string(i + 1) + "::/64\", via: \"fd00::fe\"}\n";
+    }
+    return expand(text);
+}
+
+TEST(Config, StaticNeighboursAndRoutesHaveLimits) {
+    EXPECT_EQ(parse_config(many("neighbours", config_defaults::kMaxStaticNeighbours), "n.yaml")
+                  .dataplane.lan->neighbours.size(),
+              config_defaults::kMaxStaticNeighbours);
+    EXPECT_EQ(parse_config(many("routes", config_defaults::kMaxStaticRoutes), "n.yaml")
+                  .dataplane.lan->routes.size(),
+              config_defaults::kMaxStaticRoutes);
+    for (const char* key : {"neighbours", "routes"}) {
+        const size_t limit = std::string(key) == "neighbours"
+                                 ? config_defaults::kMaxStaticNeighbours
+                                 : config_defaults::kMaxStaticRoutes;
+        try {
+            parse_config(many(key, limit + 1), "n.yaml");
+            ADD_FAILURE() << key << ": accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(e.key(), "dataplane.ports.lan." + std::string(key) + "[" +
+                                   std::to_string(limit) + "]");
+            EXPECT_EQ(e.line(), 10 + static_cast<int>(limit)) << e.what();
+            EXPECT_NE(e.message().find("expected at most " + std::to_string(limit) + " "),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}
+
+// What sluiced runs: the ports each driver needs and takes.
+TEST(Config, DriversAndTheirPorts) {
+    const auto ok = [](const std::string& dataplane) {
+        try {
+            parse_config(expand(WG0_IFACE + dataplane), "d.yaml");
+        } catch (const ConfigError& e) {
+            ADD_FAILURE() << dataplane << "\n" << e.what();
+        }
+    };
+    // af_xdp: a kernel interface on the wan, addresses optional, lan optional.
+    ok("dataplane:\n  driver: af_xdp\n  ports:\n    wan: {device: eth0}\n");
+    ok("dataplane:\n  driver: af_xdp\n  ports:\n    wan:\n      device: eth0\n"
+       "      addresses: [192.0.2.2/24]\n      gateway: 192.0.2.1\n"
+       "      neighbours: [{address: 192.0.2.1, mac: \"02:00:00:00:00:01\"}]\n");
+    ok("dataplane:\n  driver: af_xdp\n  ports:\n    wan: {device: eth0}\n    lan: {device: "
+       "eth1}\n");
+    // dpdk: two DPDK devices with addresses.
+    ok("dataplane:\n  driver: dpdk\n  ports:\n    wan: {device: \"0000:03:00.0\", addresses: "
+       "[192.0.2.2/24]}\n    lan: {device: net_null0, addresses: [10.0.0.1/24]}\n");
+    // auto: no ports, kernel interfaces, or two DPDK devices.
+    ok("dataplane:\n  driver: auto\n");
+    ok("dataplane:\n  driver: auto\n  ports:\n    wan: {device: eth0}\n");
+    ok("dataplane:\n  ports:\n    wan: {device: eth0}\n    lan: {device: eth1}\n");
+    ok("dataplane:\n  ports:\n    wan: {device: \"0000:03:00.0\", addresses: [192.0.2.2/24]}\n"
+       "    lan: {device: \"0000:03:00.1\", addresses: [10.0.0.1/24]}\n");
+}
+
+#undef WG0_IFACE
 
 // ---- Address parsers ------------------------------------------------------------------
 
@@ -434,6 +659,11 @@ struct Broken {
 
 // The lines every case starts from, where it does not break them itself.
 #define IFACE "interface:\n  name: wg0\n  private_key: $PRIV\n"
+// A DPDK wan port and a kernel lan port with addresses, lines 4 to 8.
+#define PORTS "dataplane:\n  ports:\n"
+#define WAN IFACE PORTS "    wan:\n      device: net_null0\n      addresses: [192.0.2.2/24]\n"
+#define LAN_ADDRESSES "      addresses: [192.168.1.1/24, \"fd00:1::1/64\"]\n"
+#define LAN IFACE PORTS "    lan:\n      device: eth1\n" LAN_ADDRESSES
 
 const Broken kBroken[] = {
     // -- the document --
@@ -637,6 +867,177 @@ const Broken kBroken[] = {
            "      mempool_size: 2047\n",
      9, 21, "dataplane.ports.wan.mempool_size",
      "expected at least rx_ring_size x queues + burst = 4128 mbufs, found 2047"},
+    {"gateway is the port's own address",
+     IFACE
+     "dataplane:\n  ports:\n    wan:\n      device: net_null0\n      addresses: [192.0.2.2/24]\n"
+     "      gateway: 192.0.2.2\n",
+     9, 16, "dataplane.ports.wan.gateway",
+     "expected an address other than this port's own, found 192.0.2.2, one of "
+     "dataplane.ports.wan.addresses"},
+    // -- neighbour_reachable_seconds --
+    {"neighbour reachable time zero", IFACE "dataplane:\n  neighbour_reachable_seconds: 0\n", 5, 32,
+     "dataplane.neighbour_reachable_seconds", "expected an integer 1..3600 seconds, found 0"},
+    {"neighbour reachable time too long", IFACE "dataplane:\n  neighbour_reachable_seconds: 3601\n",
+     5, 32, "dataplane.neighbour_reachable_seconds",
+     "expected an integer 1..3600 seconds, found 3601"},
+    {"neighbour reachable time quoted", IFACE "dataplane:\n  neighbour_reachable_seconds: \"30\"\n",
+     5, 32, "dataplane.neighbour_reachable_seconds", "without quotes, found the string \"30\""},
+    {"neighbour reachable time misspelt", IFACE "dataplane:\n  neighbor_reachable_seconds: 30\n", 5,
+     3, "dataplane.neighbor_reachable_seconds", "(did you mean neighbour_reachable_seconds?)"},
+    // -- static neighbours (line 9 on: the wan port is net_null0 on 192.0.2.2/24) --
+    {"neighbours misspelt", WAN "      neighbors: []\n", 9, 7, "dataplane.ports.wan.neighbors",
+     "(did you mean neighbours?)"},
+    {"neighbours is a map", WAN "      neighbours: {address: 192.0.2.1}\n", 9, 19,
+     "dataplane.ports.wan.neighbours",
+     "expected a list of neighbours such as [{address: 192.0.2.1, mac: \"02:00:00:00:00:01\"}], "
+     "found a map"},
+    {"neighbour is a string", WAN "      neighbours: [192.0.2.1]\n", 9, 20,
+     "dataplane.ports.wan.neighbours[0]",
+     "expected a neighbour (a map with address and mac), found \"192.0.2.1\""},
+    {"neighbour key misspelt",
+     WAN "      neighbours:\n        - {adress: 192.0.2.1, mac: \"02:00:00:00:00:01\"}\n", 10, 12,
+     "dataplane.ports.wan.neighbours[0].adress",
+     "expected one of address, mac, found unknown key \"adress\" (did you mean address?)"},
+    {"neighbour without mac", WAN "      neighbours:\n        - {address: 192.0.2.1}\n", 10, 11,
+     "dataplane.ports.wan.neighbours[0].mac", "found nothing: the key mac is missing"},
+    {"neighbour without address", WAN "      neighbours:\n        - mac: \"02:00:00:00:00:01\"\n",
+     10, 11, "dataplane.ports.wan.neighbours[0].address",
+     "found nothing: the key address is missing"},
+    {"neighbour address not an address",
+     WAN "      neighbours:\n        - {address: gw, mac: \"02:00:00:00:00:01\"}\n", 10, 21,
+     "dataplane.ports.wan.neighbours[0].address",
+     "expected an IP address on one of this port's subnets, found \"gw\""},
+    {"neighbour off the subnet",
+     WAN "      neighbours:\n        - {address: 198.51.100.1, mac: \"02:00:00:00:00:01\"}\n", 10,
+     21, "dataplane.ports.wan.neighbours[0].address",
+     "found 198.51.100.1, outside every subnet in dataplane.ports.wan.addresses"},
+    {"neighbour of the other family",
+     WAN "      neighbours:\n        - {address: \"2001:db8::1\", mac: \"02:00:00:00:00:01\"}\n",
+     10, 21, "dataplane.ports.wan.neighbours[0].address",
+     "found 2001:db8::1, outside every subnet in dataplane.ports.wan.addresses"},
+    {"neighbour on a port without addresses",
+     IFACE "dataplane:\n  driver: af_xdp\n  ports:\n    wan:\n      device: eth0\n"
+           "      neighbours: [{address: 192.0.2.1, mac: \"02:00:00:00:00:01\"}]\n",
+     9, 30, "dataplane.ports.wan.neighbours[0].address",
+     "outside every subnet in dataplane.ports.wan.addresses (the port has no addresses)"},
+    {"neighbour is the port itself",
+     WAN "      neighbours:\n        - {address: 192.0.2.2, mac: \"02:00:00:00:00:01\"}\n", 10, 21,
+     "dataplane.ports.wan.neighbours[0].address",
+     "expected an address other than this port's own, found 192.0.2.2"},
+    {"neighbour twice",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"02:00:00:00:00:01\"}\n"
+         "        - {address: 192.0.2.1, mac: \"02:00:00:00:00:02\"}\n",
+     11, 21, "dataplane.ports.wan.neighbours[1].address",
+     "expected each neighbour address once, found 192.0.2.1 again (also "
+     "dataplane.ports.wan.neighbours[0])"},
+    {"mac too short",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"02:00:00:00:01\"}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac",
+     "expected a unicast MAC address of six hex pairs such as \"02:00:00:00:00:01\", found "
+     "\"02:00:00:00:01\" (six pairs of hex digits separated by ':' or '-')"},
+    {"mac with mixed separators",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"02:00-00:00:00:01\"}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac", "(six pairs of hex digits separated by ':' or '-')"},
+    {"mac not hex",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"02:00:00:00:00:0g\"}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac", "found \"02:00:00:00:00:0g\" (six pairs"},
+    {"mac without separators",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: 020000000001}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac", "found \"020000000001\" (six pairs"},
+    {"mac is a list", WAN "      neighbours:\n        - {address: 192.0.2.1, mac: [2, 0]}\n", 10,
+     37, "dataplane.ports.wan.neighbours[0].mac", "found a list"},
+    {"multicast mac",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"01:00:5e:00:00:01\"}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac",
+     "found \"01:00:5e:00:00:01\" (a multicast address: the low bit of the first byte is set)"},
+    {"broadcast mac",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: ff-ff-ff-ff-ff-ff}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac",
+     "found \"ff-ff-ff-ff-ff-ff\" (the broadcast address)"},
+    {"all-zero mac",
+     WAN "      neighbours:\n        - {address: 192.0.2.1, mac: \"00:00:00:00:00:00\"}\n", 10, 37,
+     "dataplane.ports.wan.neighbours[0].mac", "(the all-zero address)"},
+    // -- static routes (line 9 on: the lan port is eth1 on 192.168.1.1/24, fd00:1::1/64) --
+    {"routes on the wan", WAN "      routes: [{to: 10.9.0.0/16, via: 192.0.2.1}]\n", 9, 15,
+     "dataplane.ports.wan.routes",
+     "expected routes on the lan port only (the wan port sends everything off-link to its "
+     "gateway), found routes on the wan port"},
+    {"routes is a string", LAN "      routes: 10.9.0.0/16\n", 9, 15, "dataplane.ports.lan.routes",
+     "expected a list of routes such as [{to: 10.9.0.0/16, via: 192.168.1.254}], found "
+     "\"10.9.0.0/16\""},
+    {"route is a list", LAN "      routes:\n        - [10.9.0.0/16, 192.168.1.254]\n", 10, 11,
+     "dataplane.ports.lan.routes[0]", "expected a route (a map with to and via), found a list"},
+    {"route key misspelt",
+     LAN "      routes:\n        - {to: 10.9.0.0/16, gateway: 192.168.1.254}\n", 10, 29,
+     "dataplane.ports.lan.routes[0].gateway",
+     "expected one of to, via, found unknown key \"gateway\""},
+    {"route key near miss", LAN "      routes:\n        - {to: 10.9.0.0/16, vai: 192.168.1.254}\n",
+     10, 29, "dataplane.ports.lan.routes[0].vai", "(did you mean via?)"},
+    {"route without via", LAN "      routes:\n        - {to: 10.9.0.0/16}\n", 10, 11,
+     "dataplane.ports.lan.routes[0].via", "found nothing: the key via is missing"},
+    {"route without to", LAN "      routes:\n        - via: 192.168.1.254\n", 10, 11,
+     "dataplane.ports.lan.routes[0].to", "found nothing: the key to is missing"},
+    {"route to a non-prefix",
+     LAN "      routes:\n        - {to: 10.9.0.0/40, via: 192.168.1.254}\n", 10, 16,
+     "dataplane.ports.lan.routes[0].to",
+     "found \"10.9.0.0/40\" (the prefix length must be a number 0..32 for IPv4, 0..128 for IPv6)"},
+    {"route via a non-address", LAN "      routes:\n        - {to: 10.9.0.0/16, via: router}\n", 10,
+     34, "dataplane.ports.lan.routes[0].via",
+     "expected an IP address on one of this port's subnets, found \"router\""},
+    {"route via the other family",
+     LAN "      routes:\n        - {to: 10.9.0.0/16, via: \"fd00:1::fe\"}\n", 10, 34,
+     "dataplane.ports.lan.routes[0].via",
+     "expected an IPv4 next hop for the IPv4 prefix 10.9.0.0/16, found fd00:1::fe"},
+    {"IPv6 route via IPv4",
+     LAN "      routes:\n        - {to: \"fd00:9::/48\", via: 192.168.1.254}\n", 10, 36,
+     "dataplane.ports.lan.routes[0].via",
+     "expected an IPv6 next hop for the IPv6 prefix fd00:9::/48, found 192.168.1.254"},
+    {"route via off the subnet", LAN "      routes:\n        - {to: 10.9.0.0/16, via: 10.0.0.1}\n",
+     10, 34, "dataplane.ports.lan.routes[0].via",
+     "found 10.0.0.1, outside every subnet in dataplane.ports.lan.addresses"},
+    {"route via ourselves", LAN "      routes:\n        - {to: 10.9.0.0/16, via: 192.168.1.1}\n",
+     10, 34, "dataplane.ports.lan.routes[0].via",
+     "expected an address other than this port's own, found 192.168.1.1"},
+    {"route twice",
+     LAN "      routes:\n        - {to: 10.9.0.0/16, via: 192.168.1.254}\n"
+         "        - {to: 10.9.0.0/16, via: 192.168.1.253}\n",
+     11, 16, "dataplane.ports.lan.routes[1].to",
+     "expected each destination once, found 10.9.0.0/16 again (also "
+     "dataplane.ports.lan.routes[0].to)"},
+    {"route twice once masked",
+     LAN "      routes:\n        - {to: 10.9.0.0/16, via: 192.168.1.254}\n"
+         "        - {to: 10.9.1.0/16, via: 192.168.1.253}\n",
+     11, 16, "dataplane.ports.lan.routes[1].to", "found 10.9.0.0/16 again"},
+    {"route on a lan without addresses",
+     IFACE "dataplane:\n  ports:\n    lan:\n      device: eth1\n"
+           "      routes: [{to: 10.9.0.0/16, via: 192.168.1.254}]\n",
+     8, 39, "dataplane.ports.lan.routes[0].via", "(the port has no addresses)"},
+    // -- drivers and their ports --
+    {"auto with a PCI wan and no lan",
+     IFACE "dataplane:\n  ports:\n    wan: {device: \"0000:03:00.0\", addresses: [192.0.2.2/24]}\n",
+     6, 5, "dataplane.ports.lan",
+     "expected a lan port as well: driver auto picks dpdk for the PCI device \"0000:03:00.0\" "
+     "(dataplane.ports.wan.device), and dpdk drives both ports, found nothing: the key lan is "
+     "missing"},
+    {"auto with a vdev lan and a kernel wan",
+     IFACE "dataplane:\n  driver: auto\n  ports:\n    wan: {device: eth0}\n"
+           "    lan: {device: net_null0, addresses: [10.0.0.1/24]}\n",
+     7, 19, "dataplane.ports.wan.device",
+     "expected a PCI address or a DPDK vdev: driver auto picks dpdk for the DPDK vdev "
+     "\"net_null0\" (dataplane.ports.lan.device), and dpdk drives both ports, found the kernel "
+     "interface \"eth0\""},
+    {"af_xdp without a wan",
+     IFACE "dataplane:\n  driver: af_xdp\n  ports:\n    lan: {device: eth1}\n", 7, 5,
+     "dataplane.ports.wan", "expected a wan port for driver af_xdp"},
+    {"af_xdp on a vdev",
+     IFACE "dataplane:\n  driver: af_xdp\n  ports:\n    wan: {device: \"net_af_xdp0,iface=eth0\", "
+           "addresses: [192.0.2.2/24]}\n",
+     7, 19, "dataplane.ports.wan.device",
+     "expected a kernel interface name for driver af_xdp, found the DPDK vdev"},
+    {"dpdk without a lan",
+     IFACE "dataplane:\n  driver: dpdk\n  ports:\n    wan: {device: net_null0, addresses: "
+           "[192.0.2.2/24]}\n",
+     7, 5, "dataplane.ports.lan", "expected a lan port for driver dpdk"},
     {"duplicate lcore", IFACE "dataplane:\n  lcores: [2, 3, 2]\n", 5, 18, "dataplane.lcores[2]",
      "expected each CPU id once, found 2 again (also dataplane.lcores[0])"},
     {"pipeline on one lcore", IFACE "dataplane:\n  lcores: [2]\n  mode: pipeline\n", 6, 9,
@@ -658,6 +1059,10 @@ const Broken kBroken[] = {
      "expected a readable file holding the base64 private key, found"},
 };
 
+#undef LAN
+#undef LAN_ADDRESSES
+#undef WAN
+#undef PORTS
 #undef IFACE
 
 class BrokenConfig : public testing::TestWithParam<Broken> {};
@@ -858,6 +1263,41 @@ TEST(Config, DeployExamplesAreValid) {
         SCOPED_TRACE(entry.path().string());
         try {
             const Config c = parse_config(yaml, entry.path().string());
+            EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+        } catch (const ConfigError& e) {
+            ADD_FAILURE() << e.what();
+        }
+        ++checked;
+    }
+    EXPECT_GE(checked, 2);
+}
+
+// The YAML examples of docs/configuration.md must stay valid, with the key
+// files they name replaced by inline keys.
+TEST(Config, DocumentationExamplesAreValid) {
+    const fs::path source = fs::path(__FILE__).parent_path().parent_path().parent_path();
+    std::ifstream in(source / "docs" / "configuration.md");
+    if (!in) GTEST_SKIP() << "no docs/configuration.md";
+    std::string line;
+    std::string block;
+    bool inside = false;
+    int checked = 0;
+    while (std::getline(in, line)) {
+        if (!inside) {
+            inside = line == "```yaml";
+            block.clear();
+            continue;
+        }
+        if (line != "```") {
+            if (line.find("private_key_file: ") != std::string::npos)
+                line = line.substr(0, line.find("private_key_file: ")) + "private_key: $PRIV";
+            if (line.find("preshared_key_file: ") == std::string::npos) block += line + "\n";
+            continue;
+        }
+        inside = false;
+        SCOPED_TRACE(block);
+        try {
+            const Config c = parse_config(expand(block), "doc.yaml");
             EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
         } catch (const ConfigError& e) {
             ADD_FAILURE() << e.what();
