@@ -65,9 +65,10 @@ bool safe_text(std::string_view s) noexcept {
     return true;
 }
 
-// Interface, driver, role and port names: what sluice itself names things.
-bool valid_short_name(std::string_view s) noexcept {
-    return !s.empty() && s.size() <= kMaxShortText &&
+// Interface, driver, role and port names: what sluice itself names things;
+// with a longer limit, the device's xstat names.
+bool valid_short_name(std::string_view s, size_t max = kMaxShortText) noexcept {
+    return !s.empty() && s.size() <= max &&
            std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
@@ -555,6 +556,16 @@ void schema(IO& io, T& r) {
     io.field("tx_errors", r.tx_errors);
 }
 
+static_assert(kMaxXstatName == 128, "the message below says 128");
+
+template <typename IO, Is<Xstat> T>
+void schema(IO& io, T& r) {
+    io.text("name", r.name, kMaxXstatName);
+    io.check(valid_short_name(r.name, kMaxXstatName), "name",
+             "not an xstat name (1 to 128 characters 0x21..0x7E)");
+    io.field("value", r.value);
+}
+
 template <typename IO, Is<PortInfo> T>
 void schema(IO& io, T& r) {
     io.field("port_id", r.port_id);
@@ -568,6 +579,11 @@ void schema(IO& io, T& r) {
     io.field("rx_queues", r.rx_queues);
     io.field("tx_queues", r.tx_queues);
     io.field("counters", r.counters);
+    io.text("why", r.why, kMaxText);
+    io.text("notes", r.notes, kMaxText);
+    io.list("xstats", r.xstats, kMaxXstats);
+    io.check(unique_by(r.xstats, [](const Xstat& x) { return x.name; }), "xstats",
+             "a name appears twice");
 }
 
 template <typename IO, Is<PortsResponse> T>

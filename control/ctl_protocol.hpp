@@ -64,6 +64,8 @@ inline constexpr size_t kMaxPorts = 256;
 inline constexpr size_t kMaxDropReasons = 256;
 inline constexpr size_t kMaxWarnings = 1024;
 inline constexpr size_t kMaxKeypairs = 3;  // current, previous, next
+inline constexpr size_t kMaxXstats = 512;  // per port (only the non-zero ones travel)
+inline constexpr size_t kMaxXstatName = kMaxShortText * 2;  // DPDK's own limit is 63
 
 // Errno values travel as numbers. They are Linux's (the only platform sluice
 // runs on); a status is 0 or 1..kMaxStatus, the kernel's MAX_ERRNO.
@@ -411,6 +413,16 @@ struct PortCounters {
     friend bool operator==(const PortCounters&, const PortCounters&) = default;
 };
 
+// One of a device's extended statistics (DPDK xstats: "rx_q0_packets",
+// "mac_remote_errors", ...). The name is 1 to kMaxXstatName characters
+// 0x21..0x7E.
+struct Xstat {
+    std::string name;
+    uint64_t value = 0;
+
+    friend bool operator==(const Xstat&, const Xstat&) = default;
+};
+
 struct PortInfo {
     uint16_t port_id = 0;
     std::string name;    // "wan", "lan"
@@ -422,6 +434,17 @@ struct PortInfo {
     uint16_t rx_queues = 0;
     uint16_t tx_queues = 0;
     PortCounters counters;
+    // (The `{}` below let `PortInfo{id, name, ..., counters}` leave them out
+    // without -Wmissing-field-initializers.)
+    // Why this driver runs the port, one line; empty when there was no
+    // choice to explain. E.g. "auto: 0000:03:00.0 is bound to vfio-pci".
+    std::string why{};
+    // How the port was set up, one line: RSS or what spreads frames over the
+    // queues instead, checksum offloads, TX batching. May be empty.
+    std::string notes{};
+    // The device's extended statistics that are not zero, in its order,
+    // each name once; at most kMaxXstats. Empty for kernel ports.
+    std::vector<Xstat> xstats{};
 
     friend bool operator==(const PortInfo&, const PortInfo&) = default;
 };

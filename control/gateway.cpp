@@ -2,6 +2,8 @@
 // lcores read. See gateway.hpp for the order of work in one round.
 #include "control/gateway.hpp"
 
+#include "control/l2_control.hpp"
+
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -137,7 +139,12 @@ void Gateway::run() {
     while (!stop_.load()) {
         Time now(monotonic_ns());
         int timeout_ms = static_cast<int>(kTick.count());
-        if (const auto deadline = next_deadline()) {
+        auto deadline = next_deadline();
+        if (io_.l2 != nullptr) {
+            const auto l2 = io_.l2->next_deadline();
+            if (l2 && (!deadline || *l2 < *deadline)) deadline = l2;
+        }
+        if (deadline) {
             const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
             timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count() + 1, 0, kTick.count()));
         }
@@ -171,6 +178,7 @@ void Gateway::run() {
         }
         now = Time(monotonic_ns());
         drain_events(now);
+        if (io_.l2 != nullptr) io_.l2->poll(now);
         run_handshake_worker(now);
         run_timers(now);
         if (dirty_) publish();

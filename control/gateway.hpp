@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,16 +51,20 @@ struct rte_ring;
 
 namespace sluice {
 
-class UdpPort;
-class TunPort;
+class L2Control;
 class UapiServer;
 class CtlServer;
 
 // What sluiced_main built for the gateway: the ports, the lcores and their
 // rings. The Gateway uses them; sluiced_main owns them.
 struct GatewayIo {
-    UdpPort* wan = nullptr;
-    TunPort* lan = nullptr;
+    Port* wan = nullptr;
+    Port* lan = nullptr;
+    uint16_t listen_port = 0;  // the WAN's UDP port as bound
+    // The ports as `sluicectl show ports` lists them, counters aside
+    // (control/dataplane_ports); wan first.
+    std::function<std::vector<ctl::PortInfo>()> describe_ports;
+    L2Control* l2 = nullptr;  // L2 mode's neighbour resolution; null: no L2 port
     rte_mempool* pool = nullptr;
     std::vector<Lcore*> lcores;
     int events_wake_fd = -1;  // the eventfd lcores write after posting Events

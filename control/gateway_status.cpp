@@ -8,8 +8,6 @@
 
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
-#include "drivers/kernel/tun_port.hpp"
-#include "drivers/kernel/udp_port.hpp"
 
 namespace sluice {
 
@@ -40,8 +38,8 @@ ctl::LcoreCounters lcore_counters(const LcoreCounters& l) {
 // The telemetry thread reads these; the control thread refreshes them.
 struct TelemetryView {
     const std::vector<Lcore*>* lcores = nullptr;
-    UdpPort* wan = nullptr;
-    TunPort* lan = nullptr;
+    Port* wan = nullptr;
+    Port* lan = nullptr;
     const ControlCounters* control = nullptr;
 };
 // The telemetry thread may ask while the gateway goes away: it holds the
@@ -192,7 +190,7 @@ ctl::ShowResponse Gateway::show() const {
     ctl::ShowResponse r;
     r.interface.name = config_.interface.name;
     if (identity_) r.interface.public_key = identity_->public_key;
-    r.interface.listen_port = io_.wan->local_port();
+    r.interface.listen_port = io_.listen_port;
     r.interface.driver = io_.driver;
     r.interface.mtu = config_.interface.mtu;
     r.interface.addresses = config_.interface.addresses;
@@ -249,22 +247,11 @@ ctl::LcoresResponse Gateway::show_lcores() const {
 
 ctl::PortsResponse Gateway::show_ports() const {
     ctl::PortsResponse r;
-    const auto add = [&](uint16_t id, const Port& port, std::string driver, std::string device,
-                         uint16_t mtu) {
-        ctl::PortInfo info;
-        info.port_id = id;
-        info.name = port.name();
-        info.driver = std::move(driver);
-        info.device = std::move(device);
-        info.link_up = true;
-        info.mtu = mtu;
-        info.rx_queues = port.queue_count();
-        info.tx_queues = port.queue_count();
-        info.counters = port_counters(port.stats());
-        r.ports.push_back(std::move(info));
-    };
-    add(0, *io_.wan, "kernel-udp", io_.wan->describe(), 0);
-    add(1, *io_.lan, "tun", config_.interface.name, config_.interface.mtu);
+    if (io_.describe_ports) r.ports = io_.describe_ports();
+    for (ctl::PortInfo& info : r.ports) {
+        const Port* port = info.port_id == 0 ? io_.wan : io_.lan;
+        if (port != nullptr) info.counters = port_counters(port->stats());
+    }
     return r;
 }
 

@@ -87,7 +87,9 @@ void json_of(JsonWriter& w, const ctl::PortsResponse& r) {
         w.str("device", p.device).flag("link_up", p.link_up).num("speed_mbps", p.speed_mbps);
         w.num("mtu", p.mtu).num("rx_queues", p.rx_queues).num("tx_queues", p.tx_queues);
         counters_json(w, p.counters);
-        w.end_object();
+        w.str("why", p.why).str("notes", p.notes).key("xstats").begin_object();
+        for (const ctl::Xstat& x : p.xstats) w.num(x.name, x.value);
+        w.end_object().end_object();
     }
     w.end_array();
 }

@@ -169,6 +169,27 @@ std::string text_of(const ctl::LcoresResponse& r) {
     return table(rows, {false, true});
 }
 
+// "  xstats: name=value name=value ...", wrapped before kWidth columns with
+// the continuation lines under the first entry (an entry longer than a line
+// gets one of its own).
+std::string xstats_lines(const std::vector<ctl::Xstat>& xstats) {
+    constexpr size_t kWidth = 100;
+    const std::string head = "  xstats: ";
+    std::string out;
+    std::string line = head;
+    for (const ctl::Xstat& x : xstats) {
+        const std::string entry = x.name + "=" + num(x.value);
+        const bool line_empty = line.size() == head.size();
+        if (!line_empty && line.size() + 1 + entry.size() > kWidth) {
+            out += line + "\n";
+            line = std::string(head.size(), ' ');
+        }
+        if (line.size() != head.size()) line += ' ';
+        line += entry;
+    }
+    return out + line + "\n";
+}
+
 std::string text_of(const ctl::PortsResponse& r) {
     if (r.ports.empty()) return "no ports\n";
     std::string out;
@@ -182,6 +203,9 @@ std::string text_of(const ctl::PortsResponse& r) {
                "  RX-missed: " + num(c.rx_missed) + "  RX-errors: " + num(c.rx_errors) + "\n";
         out += "  TX-packets: " + num(c.tx_packets) + "  TX-bytes: " + num(c.tx_bytes) +
                "  TX-errors: " + num(c.tx_errors) + "\n";
+        if (!p.why.empty()) out += "  driver chosen: " + p.why + "\n";
+        if (!p.notes.empty()) out += "  notes: " + p.notes + "\n";
+        if (!p.xstats.empty()) out += xstats_lines(p.xstats);
     }
     return out;
 }

@@ -4,24 +4,27 @@
 //
 // Start-up, in order (any failure: one line, non-zero exit, nothing left behind):
 //   1. arguments; the configuration (file:line:column on an error)
-//   2. the driver: `auto` and `kernel` run the kernel driver (UDP socket +
-//      TUN); dpdk and af_xdp are not part of this build yet and say so
+//   2. (the driver is chosen at step 6, once EAL runs)
 //   3. unless --foreground: detach, the parent waiting until the daemon says
 //      it is ready (or why it is not), so `sluiced` returns the real outcome
 //   4. SIGTERM/SIGINT/SIGHUP blocked in every thread (the control thread reads
 //      them from a signalfd)
 //   5. EAL (main lcore: control thread; one worker lcore per packet lcore),
-//      the mbuf endpoint field, the mbuf pool
-//   6. ports: the UDP socket (a queue per lcore) and the TUN device
+//      the mbuf endpoint field
+//   6. the driver and its ports (control/dataplane_ports: kernel UDP socket
+//      + TUN, DPDK ethdev ports or net_af_xdp in L2 mode; `auto` says why),
+//      with the L2 mode's neighbour resolution (control/l2_control)
 //   7. rings, RCU, the Gateway (peers, first table), its two sockets
 //   8. the lcores, launched on their EAL worker lcores
 // Shutdown: the control loop returns; lcores stop; keys are wiped; the
-// sockets, TUN device and EAL go away.
+// sockets, ports and EAL go away.
 #include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -42,9 +45,9 @@
 #include "control/gateway.hpp"
 #include "control/log.hpp"
 #include "dataplane/lcore_group.hpp"
+#include "control/dataplane_ports.hpp"
+#include "control/l2_control.hpp"
 #include "drivers/eal.hpp"
-#include "drivers/kernel/tun_port.hpp"
-#include "drivers/kernel/udp_port.hpp"
 #include "drivers/mbuf_endpoint.hpp"
 
 namespace {
@@ -180,29 +183,8 @@ bool socket_is_live(const std::string& path) {
     return live;
 }
 
-struct PoolDeleter {
-    void operator()(rte_mempool* p) const { rte_mempool_free(p); }
-};
-
 int run(const Args& args, Config config) {
     const std::string name = config.interface.name;
-    // 2. The driver.
-    std::string driver_reason;
-    switch (config.dataplane.driver) {
-        case Driver::automatic:
-            driver_reason = "auto: no DPDK or AF_XDP ports configured, so the kernel driver";
-            break;
-        case Driver::kernel:
-            driver_reason = "configured";
-            break;
-        case Driver::dpdk:
-        case Driver::af_xdp:
-            return fail("driver " + std::string(to_string(config.dataplane.driver)) +
-                        " is not available in this build yet; use driver: kernel or auto");
-    }
-    if (config.dataplane.wan || config.dataplane.lan)
-        return fail("dataplane.ports are for the dpdk and af_xdp drivers; the kernel driver "
-                    "uses a UDP socket on interface.listen_port and a TUN device named " + name);
 
     // 4. Signals, before any thread exists.
     sigset_t mask;
@@ -222,40 +204,49 @@ int run(const Args& args, Config config) {
         eal_options.workers.push_back(config.dataplane.lcores.empty()
                                           ? -1
                                           : static_cast<int>(config.dataplane.lcores[i]));
-    eal_options.memory_mb = 128;
+    uint64_t pool_mbufs = config_defaults::kMempoolSize;
+    for (const auto* p : {&config.dataplane.wan, &config.dataplane.lan})
+        if (*p) pool_mbufs += (*p)->mempool_size;
+    // Pools of 2.2 KB mbufs, rings and tables, with room to spare.
+    eal_options.memory_mb = static_cast<unsigned>(std::max<uint64_t>(128, 64 + pool_mbufs * 5 / 2048));
     std::string error;
     auto eal = Eal::start(eal_options, &error);
     if (!eal) return fail(error);
     log::info("EAL: " + eal->plan().why);
     if (!register_mbuf_endpoint()) return fail("cannot register the mbuf endpoint field");
-    const uint32_t pool_size = config_defaults::kMempoolSize;
-    const uint16_t data_room =
-        static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, config.interface.mtu + 128u));
-    std::unique_ptr<rte_mempool, PoolDeleter> pool(rte_pktmbuf_pool_create(
-        "sluiced_pool", pool_size, 256, 0, data_room, static_cast<int>(rte_socket_id())));
-    if (!pool) return fail("cannot create the mbuf pool (" + std::string(rte_strerror(rte_errno)) + ")");
 
-    // 6. Ports.
-    UdpPortConfig udp;
-    udp.name = "wan";
-    udp.listen_port = config.interface.listen_port;
-    udp.queues = static_cast<uint16_t>(lcore_count);
-    udp.pool = pool.get();
-    auto wan = UdpPort::create(udp, &error);
-    if (!wan) return fail(error);
-    log::info("WAN: " + wan->describe());
-    TunPortConfig tun;
-    tun.name = name;
-    tun.queues = static_cast<uint16_t>(lcore_count);
-    tun.mtu = config.interface.mtu;
-    tun.addresses = config.interface.addresses;
-    tun.pool = pool.get();
-    auto lan = TunPort::create(tun, &error);
-    if (!lan) return fail(error);
-    log::info("LAN: " + lan->describe());
+    // 6. The driver and its ports (control/dataplane_ports: auto's choice and
+    // why), and the L2 mode's neighbour resolution for DPDK and AF_XDP ports.
+    const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    std::unique_ptr<LcoreGroup> lcores;
+    NeighbourOptions neighbour_options;
+    neighbour_options.reachable = std::chrono::seconds(config.dataplane.neighbour_reachable_seconds);
+    // Frames the control thread makes go out through lcore 0, like handshakes.
+    auto l2 = std::make_unique<L2Control>(nullptr, nullptr, neighbour_options,
+                                          [&lcores](const Command& cmd) {
+                                              Lcore& lcore = *lcores->lcores().front();
+                                              if (rte_ring_sp_enqueue_elem(lcore.config().commands,
+                                                                           const_cast<Command*>(&cmd),
+                                                                           sizeof(Command)) != 0) {
+                                                  rte_pktmbuf_free(cmd.m);
+                                                  return false;
+                                              }
+                                              lcore.wake();
+                                              return true;
+                                          });
+    DataplaneContext context;
+    context.lcores = static_cast<uint16_t>(lcore_count);
+    context.control_wake_fd = events_fd;
+    context.l2 = l2.get();
+    auto ports = DataplanePorts::open(config, context, &error);
+    if (!ports) return fail(error);
+    log::info("driver: " + ports->driver() + " (" + ports->why() + ")");
+    for (const std::string& line : ports->summary()) log::info(line);
+    if (ports->driver() == "kernel" && (config.dataplane.wan || config.dataplane.lan))
+        log::warning("the kernel driver does not use dataplane.ports: the WAN is a UDP socket on "
+                     "port " + std::to_string(ports->listen_port()) + ", the LAN the TUN device " + name);
 
     // 7. The lcores with their rings and RCU (dataplane/lcore_group), the gateway.
-    const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     std::atomic<const Snapshot*> snapshot{new Snapshot()};
     LcoreGroupConfig lg;
     lg.name = "lc";
@@ -264,26 +255,29 @@ int run(const Args& args, Config config) {
         if (lg.lcore_ids.size() < lcore_count) lg.lcore_ids.push_back(id);
     }
     if (lg.lcore_ids.size() < lcore_count) return fail("EAL started fewer worker lcores than configured");
-    lg.wan = wan.get();
-    lg.lan = lan.get();
+    lg.wan = ports->wan();
+    lg.lan = ports->lan();
     lg.snapshot = &snapshot;
     lg.control_wake_fd = events_fd;
     lg.burst = static_cast<uint16_t>(config.dataplane.burst);
     lg.busy_poll_us = config.dataplane.busy_poll_us;
-    auto lcores = LcoreGroup::create(lg, &error);
+    lcores = LcoreGroup::create(lg, &error);
     if (!lcores) return fail(error);
+    l2->bind(ports->pool(), &lcores->rcu());
     GatewayIo io;
-    io.wan = wan.get();
-    io.lan = lan.get();
-    io.pool = pool.get();
+    io.wan = ports->wan();
+    io.lan = ports->lan();
+    io.listen_port = ports->listen_port();
+    io.describe_ports = [&ports] { return ports->describe(); };
+    io.l2 = l2.get();
+    io.pool = ports->pool();
     for (auto& l : lcores->lcores()) io.lcores.push_back(l.get());
     io.events_wake_fd = events_fd;
     io.snapshot = &snapshot;
     io.rcu = &lcores->rcu();
-    io.driver = "kernel";
-    io.driver_reason = driver_reason;
+    io.driver = ports->driver();
+    io.driver_reason = ports->why();
     io.control_lcore_id = rte_lcore_id();
-    log::info("driver: kernel (" + driver_reason + ")");
 
     std::unique_ptr<Gateway> gateway;
     try {
@@ -296,8 +290,8 @@ int run(const Args& args, Config config) {
     // 8. Lcores.
     if (!lcores->launch(&error)) return fail(error);
     log::info("sluiced " SLUICE_VERSION " up: interface " + name + ", " +
-              std::to_string(lcore_count) + " lcore(s), listening on port " +
-              std::to_string(wan->local_port()));
+              std::to_string(lcore_count) + " lcore(s), driver " + ports->driver() +
+              ", listening on port " + std::to_string(ports->listen_port()));
     report_ready("");
     (void)args;
 
@@ -306,13 +300,13 @@ int run(const Args& args, Config config) {
     lcores->stop();
     gateway->shutdown();
     gateway.reset();
+    l2->shutdown();
     delete snapshot.exchange(nullptr);
     // The rings give their packets back to the pool before it goes.
     lcores.reset();
+    l2.reset();
     close(events_fd);
-    wan.reset();
-    lan.reset();
-    pool.reset();
+    ports.reset();
     log::info("stopped");
     return 0;
 }
@@ -348,8 +342,8 @@ int main(int argc, char** argv) {
         }
     }
     if (config.dataplane.mode == DataplaneMode::pipeline)
-        std::fprintf(stderr, "sluiced: warning: dataplane.mode pipeline is not available with the "
-                             "kernel driver; running run-to-completion\n");
+        std::fprintf(stderr, "sluiced: warning: dataplane.mode pipeline is not implemented yet; "
+                             "running run-to-completion\n");
     if (!args.foreground && detach() != 0) {
         std::fprintf(stderr, "sluiced: cannot detach: %s\n", std::strerror(errno));
         return kExitStartup;

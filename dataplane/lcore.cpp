@@ -141,6 +141,10 @@ bool Lcore::iteration(const Snapshot& snap, int64_t now) {
     moved += receive_lan(snap, now);
     moved += take_commands(snap, now);
     flush_wan();
+    // Ports that gather bursts send what has waited long enough, or all of
+    // it when this round found nothing to do.
+    cfg_.wan->flush(cfg_.index, moved == 0);
+    cfg_.lan->flush(cfg_.index, moved == 0);
     if (handed_to_.any() && cfg_.wake_fds != nullptr) {
         for (size_t i = 0; i < cfg_.wake_fds->size(); ++i) {
             if (!handed_to_.test(i)) continue;
@@ -372,6 +376,11 @@ uint16_t Lcore::take_commands(const Snapshot& snap, int64_t now) {
     for (unsigned i = 0; i < n; ++i) {
         if (cmds[i].kind == Command::Kind::send_raw) {
             wan_tx_.push_back(cmds[i].m);
+            continue;
+        }
+        if (cmds[i].kind == Command::Kind::send_frame) {
+            Port* port = cmds[i].port == Command::Target::lan ? cfg_.lan : cfg_.wan;
+            port->tx_frames(cfg_.index, &cmds[i].m, 1);  // rare: ARP, ND, released packets
             continue;
         }
         const auto it = snap.position_of.find(cmds[i].peer_id);

@@ -22,7 +22,10 @@
 //  11. encrypt_burst per peer group (counters reserved per burst), endpoint
 //      from the snapshot into each mbuf
 //  12. WAN tx_burst
-//  13. Commands from control: send_raw → WAN tx; encrypt → as 9-12
+//  13. Commands from control: send_raw → WAN tx; encrypt → as 9-12;
+//      send_frame → that port's tx_frames (L2 mode: ARP, ND, released frames)
+//  13b. flush: ports that gather bursts (EthdevPort) send what waited long
+//      enough, everything when the iteration moved nothing
 //  14. nothing for a while: go offline (RCU) and sleep on epoll over the
 //      ports' fds and our eventfd; never when a port can only be polled
 //      (a DPDK ethdev has no fd to wake us: the lcore busy-polls)

@@ -8,7 +8,9 @@
 //                              its first packet; a peer seen at a new endpoint.
 //   control → lcore (Command): messages ready to send as they are (handshake
 //                              messages, cookie replies); inner packets (or an
-//                              empty one: a keepalive) to encrypt for a peer.
+//                              empty one: a keepalive) to encrypt for a peer;
+//                              whole frames for an L2 port (ARP, neighbour
+//                              discovery, packets that waited for a neighbour).
 //
 // Each side writes the other's eventfd after enqueueing, so a sleeping lcore
 // or control thread wakes for it.
@@ -43,9 +45,12 @@ struct Command {
     enum class Kind : uint8_t {
         send_raw,  // m: a whole UDP payload with its endpoint set: send on the WAN
         encrypt,   // m: an inner packet (length 0: keepalive) for peer_id
+        send_frame,  // m: a whole frame for port `port` (Port::tx_frames)
     };
+    enum class Target : uint8_t { wan, lan };
     Kind kind = Kind::send_raw;
-    uint8_t reserved[3] = {};
+    Target port = Target::wan;  // send_frame
+    uint8_t reserved[2] = {};
     uint32_t peer_id = 0;
     rte_mbuf* m = nullptr;
 };

@@ -10,6 +10,9 @@ packages=(
     # the DPDK virtual-device drivers sluice-perf and its tests open (dlopened,
     # so named here although libdpdk-dev pulls them in)
     librte-net-null23 librte-net-ring23 librte-net-af-packet23
+    # the af_xdp driver: net_af_xdp, and libbpf/libxdp for sluice's XDP program
+    # (compiled with clang -target bpf at build time)
+    librte-net-af-xdp23 libbpf-dev libxdp-dev
     libgtest-dev libgmock-dev libsodium-dev libssl-dev
     # fuzz targets (libFuzzer) and sanitizer runtimes
     clang libclang-rt-14-dev

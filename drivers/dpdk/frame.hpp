@@ -37,7 +37,11 @@ inline constexpr uint16_t kEtherIpv6 = 0x86DD;
     X(fragment, "frame_fragment")          /* an IPv4 fragment: not reassembled */ \
     X(no_headroom, "frame_no_headroom")    /* send: no room to prepend headers */  \
     X(no_route, "frame_no_route")          /* send: no endpoint, or no source address of its family */ \
-    X(chained, "frame_chained")            /* send: IPv6 UDP needs its checksum over one segment */
+    X(chained, "frame_chained")            /* send: IPv6 UDP needs its checksum over one segment */ \
+    X(not_forwarded, "frame_not_forwarded") /* L2 mode: to our address but no service (not ping), or multicast */ \
+    X(ttl_expired, "frame_ttl_expired")    /* L2 mode: TTL / hop limit ran out (time exceeded sent where allowed) */ \
+    X(too_big, "frame_too_big")            /* L2 mode: over the tunnel MTU (frag needed / packet too big sent where allowed) */ \
+    X(no_neighbour, "frame_no_neighbour")  /* L2 mode, send: next hop unresolved and the control ring full */
 
 enum class FrameDrop : uint8_t {
     none,
@@ -54,7 +58,7 @@ inline constexpr size_t kFrameDropCount = static_cast<size_t>(FrameDrop::count);
 // on receipt.
 [[nodiscard]] constexpr bool is_send_drop(FrameDrop drop) noexcept {
     return drop == FrameDrop::no_headroom || drop == FrameDrop::no_route ||
-           drop == FrameDrop::chained;
+           drop == FrameDrop::chained || drop == FrameDrop::no_neighbour;
 }
 
 // The gateway's side of the WAN: its MAC, its addresses (family 0 = none of

@@ -67,7 +67,9 @@ struct NdInfo {
 // True for a valid NS or NA: IPv6 next header 58 with no extension headers,
 // hop limit 255, ICMPv6 code 0, a correct ICMPv6 checksum, a length of at
 // least 24, well-formed options (none of length 0), a target that is not
-// multicast. *out filled.
+// multicast; and RFC 4861 7.1's two rules that need no state: a
+// solicitation from :: carries no link-layer address option, an
+// advertisement to a multicast group is not solicited. *out filled.
 bool parse_nd(const uint8_t* frame, uint32_t len, NdInfo* out) noexcept;
 
 // A solicitation for `target` from `src_ip` (with our link-layer address
@@ -141,7 +143,8 @@ enum class IcmpError : uint8_t {
 // long (the caller cuts it to icmp_error_quote_max). The error goes from
 // src_mac/src_ip (our address on that link) to dst_mac and to the quoted
 // packet's source address; `mtu` is the next-hop MTU for too_big. Returns the
-// frame's length. Never call it for a packet that must not get an error (an
+// frame's length (0, nothing written, when quote_len is shorter than an IP
+// header of that family; a longer quote than the maximum is cut). Never call it for a packet that must not get an error (an
 // ICMP error itself, a non-first fragment, a multicast or broadcast source):
 // should_send_icmp_error() says.
 uint32_t write_icmp_error(uint8_t* frame, uint8_t family, IcmpError kind, uint32_t mtu,
@@ -150,7 +153,12 @@ uint32_t write_icmp_error(uint8_t* frame, uint8_t family, IcmpError kind, uint32
 
 // RFC 1812 4.3.2.7 / RFC 4443 2.4(e): no error about an ICMP error, an IPv4
 // fragment other than the first, or a packet from a multicast, broadcast,
-// unspecified or loopback source.
+// unspecified or loopback source (IPv4: 0/8, 127/8, 224/3; IPv6: ::, ::1,
+// ff00::/8); nor (RFC 1812) about an IPv4 packet to a multicast or the
+// limited broadcast address. ICMPv6 redirects count as errors; IPv6
+// extension headers are walked to find ICMPv6, and an unknown ICMP type,
+// a non-first IPv6 fragment of ICMPv6 or a cut-short header chain is
+// taken for an error too. False for what parse_ip_header() rejects.
 bool should_send_icmp_error(const uint8_t* ip, uint32_t len) noexcept;
 
 }  // namespace sluice::l2

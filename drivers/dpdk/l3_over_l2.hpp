@@ -1,5 +1,5 @@
 // The lcore loop's two L3 port shapes (drivers/port.hpp) on top of an
-// Ethernet port: the first piece of the L2 gateway mode (DESIGN §5).
+// Ethernet port: the L2 gateway mode of DESIGN §5.
 //
 //   UdpOverEthernet (l3_udp, the WAN): receive strips Ethernet/IP/UDP from
 //     frames for the gateway's address and port and records the sender as
@@ -7,31 +7,92 @@
 //   IpOverEthernet (l3_tun, the LAN): receive strips the Ethernet header of
 //     IPv4/IPv6 frames for our MAC; send prepends one.
 //
-// Frames go to one static next-hop MAC per port. Neighbour resolution
-// (ARP/ND), ICMP and TTL handling are the L2 gateway mode's, still to come;
-// until then the next hop is configured (sluice-perf sets it to the port at
-// the other end of its ring pair).
+// Two ways to find the next hop's MAC:
+//   static   one next-hop MAC for everything (sluice-perf: the port at the
+//            other end of its ring pair);
+//   L2 mode  (L2Link given) sluice is a small router on the link. Receive,
+//            per frame, before the tunnel sees it:
+//              1. ARP / neighbour discovery: a request for one of our
+//                 addresses is answered here; every ARP/ND frame is punted
+//                 (ring to the control thread) to learn from;
+//              2. IP to one of our addresses: echo requests answered here,
+//                 the rest dropped (not_forwarded);
+//              3. LAN only, forwarding: TTL / hop limit checked and
+//                 decremented (ICMP time exceeded at the end), size checked
+//                 against the tunnel MTU (ICMP fragmentation needed / packet
+//                 too big);
+//            send: the next hop is the destination when on-link, else the
+//            WAN's gateway or a LAN static route; its MAC comes from the
+//            table the control thread publishes (drivers/dpdk/neighbour_table.hpp).
+//            A miss punts the whole frame, next hop in its endpoint field,
+//            to the control thread, which resolves the neighbour, queues a
+//            few frames meanwhile and sends them when it can.
+//            Tunnel -> LAN packets have their TTL decremented too.
 //
-// Each queue is used by its one lcore; the frame drop counters are per queue
-// and summed by the reader (plain loads, a recent value).
+// Each queue is used by its one lcore; the frame drop and L2 counters are per
+// queue and summed by the reader (plain loads, a recent value).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dataplane/ip_prefix.hpp"
 #include "drivers/dpdk/frame.hpp"
+#include "drivers/dpdk/neighbour_table.hpp"
 #include "drivers/port.hpp"
+
+struct rte_ring;
 
 namespace sluice {
 
 using FrameDropCounts = std::array<uint64_t, frame::kFrameDropCount>;
 
+// What a punted frame is, in its MbufEndpoint::reserved byte.
+enum class Punt : uint8_t {
+    learn = 1,            // an ARP / ND frame as received
+    await_neighbour = 2,  // a frame to send once the next hop (the endpoint's address) resolves
+};
+
+// A LAN destination behind another router.
+struct L2Route {
+    IpPrefix to;  // masked
+    IpAddress via;
+};
+
+// The link as sluice owns it in L2 mode. Set up before the lcores start and
+// never changed while they run, except the neighbour table (published).
+struct L2Link {
+    std::vector<IpPrefix> addresses;    // ours; host bits are the address
+    std::optional<IpAddress> gateway;   // off-link next hop (the WAN)
+    std::vector<L2Route> routes;        // static routes (the LAN)
+    uint16_t tunnel_mtu = 0;            // LAN: inner packets above it get ICMP too big; 0: no check
+    NeighbourShared* neighbours = nullptr;  // control: publishes; lcores: load
+    std::vector<rte_ring*> punt;        // per queue: that queue's lcore enqueues, control dequeues
+    int control_wake_fd = -1;           // written once per burst that punted something
+};
+
+// Per-queue L2 work, summed by the reader.
+struct L2Counters {
+    uint64_t arp_replies = 0;
+    uint64_t nd_adverts = 0;
+    uint64_t echo_replies = 0;
+    uint64_t time_exceeded_sent = 0;
+    uint64_t too_big_sent = 0;
+    uint64_t punted_learn = 0;
+    uint64_t punted_await = 0;
+    uint64_t punt_full = 0;  // dropped: the ring to control was full
+};
+
 // What both adapters share: the lower port and the drop counters.
 class FramedPort : public Port {
 public:
-    FramedPort(Port& lower, std::string name);
+    // `l2`: L2 mode (see above); null: every frame goes to `next_hop`.
+    FramedPort(Port& lower, std::string name, const rte_ether_addr& mac,
+               const rte_ether_addr& next_hop, std::unique_ptr<L2Link> l2);
     [[nodiscard]] const std::string& name() const noexcept override { return name_; }
     [[nodiscard]] uint16_t queue_count() const noexcept override { return lower_.queue_count(); }
     [[nodiscard]] int wait_fd(uint16_t q) const noexcept override { return lower_.wait_fd(q); }
@@ -43,7 +104,14 @@ public:
     [[nodiscard]] PortStats stats() const noexcept override;
     // Summed over queues; index by FrameDrop.
     [[nodiscard]] FrameDropCounts drops() const noexcept;
+    [[nodiscard]] L2Counters l2_counters() const noexcept;
     [[nodiscard]] Port& lower() const noexcept { return lower_; }
+    [[nodiscard]] const L2Link* l2() const noexcept { return l2_.get(); }
+    [[nodiscard]] const rte_ether_addr& mac() const noexcept { return mac_; }
+    void flush(uint16_t q, bool idle) noexcept override { lower_.flush(q, idle); }
+    uint16_t tx_frames(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override {
+        return lower_.tx_burst(q, pkts, n);
+    }
 
 protected:
     void count(uint16_t q, frame::FrameDrop drop) noexcept {
@@ -55,20 +123,47 @@ protected:
     template <typename Parse>
     uint16_t receive(uint16_t q, rte_mbuf** pkts, uint16_t n, Parse parse) noexcept;
 
+    // L2 mode, receive: ARP, ND and pings for our addresses (true: the frame
+    // was consumed: answered, punted or dropped). `lan`: forwarding checks too.
+    bool l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept;
+    // L2 mode, send: the frame at m (Ethernet header written but for the
+    // destination MAC) goes to `next_hop`: its MAC from the table, or punted.
+    // False: the frame was consumed (punted or dropped).
+    bool l2_address(uint16_t q, rte_mbuf* m, const IpAddress& next_hop) noexcept;
+    // The next hop for a destination: itself on-link, else a route or the gateway.
+    [[nodiscard]] std::optional<IpAddress> next_hop_for(uint8_t family, const uint8_t* dst) const noexcept;
+    // After an rx burst: send the replies made, wake control if anything was punted.
+    void finish_receive(uint16_t q) noexcept;
+
+    const rte_ether_addr mac_;
+    const rte_ether_addr next_hop_;
+
 private:
     struct alignas(64) QueueCounters {
         FrameDropCounts drops{};
+        L2Counters l2{};
+        std::vector<rte_mbuf*> replies;  // made during one rx burst
+        bool punted = false;
     };
+    bool punt(uint16_t q, rte_mbuf* m, Punt kind) noexcept;
+    void reply(uint16_t q, rte_mbuf* m) noexcept { queues_[q].replies.push_back(m); }
+    [[nodiscard]] const IpPrefix* own_address(uint8_t family, const uint8_t* a) const noexcept;
+    [[nodiscard]] const IpPrefix* source_for(uint8_t family) const noexcept;
+    bool answer_arp(uint16_t q, rte_mbuf* m) noexcept;
+    bool answer_nd(uint16_t q, rte_mbuf* m, uint32_t l3_len) noexcept;
+    void send_icmp_error(uint16_t q, rte_mbuf* m, uint8_t family, uint8_t kind, uint32_t quote) noexcept;
+
     Port& lower_;
     std::string name_;
+    std::unique_ptr<L2Link> l2_;
     std::vector<QueueCounters> queues_;
 };
 
 class UdpOverEthernet final : public FramedPort {
 public:
     UdpOverEthernet(Port& lower, std::string name, const frame::UdpLocal& local,
-                    const rte_ether_addr& next_hop)
-        : FramedPort(lower, std::move(name)), local_(local), next_hop_(next_hop) {}
+                    const rte_ether_addr& next_hop, std::unique_ptr<L2Link> l2 = nullptr)
+        : FramedPort(lower, std::move(name), local.mac, next_hop, std::move(l2)), local_(local) {}
     [[nodiscard]] PortKind kind() const noexcept override { return PortKind::l3_udp; }
     uint16_t rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     uint16_t tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
@@ -76,21 +171,16 @@ public:
 
 private:
     frame::UdpLocal local_;
-    rte_ether_addr next_hop_;
 };
 
 class IpOverEthernet final : public FramedPort {
 public:
     IpOverEthernet(Port& lower, std::string name, const rte_ether_addr& mac,
-                   const rte_ether_addr& next_hop)
-        : FramedPort(lower, std::move(name)), mac_(mac), next_hop_(next_hop) {}
+                   const rte_ether_addr& next_hop, std::unique_ptr<L2Link> l2 = nullptr)
+        : FramedPort(lower, std::move(name), mac, next_hop, std::move(l2)) {}
     [[nodiscard]] PortKind kind() const noexcept override { return PortKind::l3_tun; }
     uint16_t rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     uint16_t tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
-
-private:
-    rte_ether_addr mac_;
-    rte_ether_addr next_hop_;
 };
 
 }  // namespace sluice

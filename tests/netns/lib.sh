@@ -11,7 +11,10 @@
 #                               attacker 192.0.2.66, 2001:db8::66
 #
 # A gateway is either stock wireguard-go configured with wg(8) and ip(8)
-# (kind "wggo") or sluiced reading a YAML file (kind "sluice"); the tests say
+# (kind "wggo"), sluiced reading a YAML file with the kernel driver (kind
+# "sluice"), or sluiced with the dpdk driver in L2 gateway mode (kind "dpdk":
+# net_af_packet vdevs on the gateway's wan0 and lan0, which lose their kernel
+# addresses; sluice answers ARP/ND and routes itself). The tests say
 # which by argument, so each test runs unchanged against either. Every name
 # (namespaces, tunnel interfaces) carries a random run id, so parallel runs
 # never clash; the UAPI socket directory is shared by all namespaces.
@@ -88,9 +91,9 @@ netns_init() {
     for kind in "${kinds[@]}"; do
         case $kind in
             wggo) ;;
-            sluice) need_sluice=1 ;;
+            sluice | dpdk) need_sluice=1 ;;
             *)
-                echo "$TEST_NAME: unknown gateway kind \"$kind\" (wggo or sluice)" >&2
+                echo "$TEST_NAME: unknown gateway kind \"$kind\" (wggo, sluice or dpdk)" >&2
                 exit 2
                 ;;
         esac
@@ -143,6 +146,11 @@ PSK_FILE=          # set by setup_topology --psk
 NS_LIST=()
 
 other() { [ "$1" = A ] && echo B || echo A; }
+# Whether side $1's gateway is sluiced (either driver): sluicectl works there.
+is_sluice() { [ "${GW_KIND[$1]}" = sluice ] || [ "${GW_KIND[$1]}" = dpdk ]; }
+# Whether side $1's gateway has a kernel tunnel device (and tunnel addresses
+# the kernel answers on): not in L2 gateway mode.
+has_tunnel_device() { [ "${GW_KIND[$1]}" != dpdk ]; }
 in_ns() {
     local ns=$1
     shift
@@ -333,10 +341,29 @@ start_gateway() {
     case $kind in
         wggo) start_wggo "$side" "$peer" "$endpoint" "$keepalive" "$rekey" ;;
         sluice) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" ;;
+        dpdk) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" dpdk ;;
     esac
+    has_tunnel_device "$side" || return 0  # sluice routes by itself
     # The other site's LAN goes into the tunnel (wg-quick would add these).
     in_gw "$side" ip route replace "${LAN4_NET[$peer]}" dev "${GW_IF[$side]}"
     in_gw "$side" ip -6 route replace "${LAN6_NET[$peer]}" dev "${GW_IF[$side]}"
+}
+
+# L2 gateway mode: sluice takes wan0 and lan0 over from the namespace's
+# kernel (no addresses, no IPv6, no forwarding there), and the links' other
+# ends send whole frames with full checksums: net_af_packet sees veth
+# packets as the kernel left them, and a TSO super-packet or a checksum left
+# to offload would reach sluice unfinished.
+take_over_links() {
+    local side=$1 dev
+    for dev in wan0 lan0; do
+        in_gw "$side" ip addr flush dev "$dev"
+        in_gw "$side" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+    done
+    in_gw "$side" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+    command -v ethtool >/dev/null || skip "ethtool not installed"
+    ip netns exec "$NS_WAN" ethtool -K "to-${side,,}" tx off tso off gso off >/dev/null 2>&1 || true
+    in_host "$side" ethtool -K lan0 tx off tso off gso off >/dev/null 2>&1 || true
 }
 
 # A process that exists and is not a zombie.
@@ -392,8 +419,9 @@ start_wggo() {
 }
 
 start_sluiced() {
-    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 ifname=${GW_IF[$1]} ip
+    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=${6:-kernel} ifname=${GW_IF[$1]} ip
     local conf=$TMP/$side.yaml
+    [ "$driver" = kernel ] || take_over_links "$side"
     {
         echo "interface:"
         echo "  name: $ifname"
@@ -402,7 +430,17 @@ start_sluiced() {
         echo "  addresses: [${TUN4[$side]}/24, \"${TUN6[$side]}/64\"]"
         echo "  mtu: $TUNNEL_MTU"
         echo "dataplane:"
-        echo "  driver: kernel"
+        echo "  driver: $driver"
+        if [ "$driver" = dpdk ]; then
+            [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
+            echo "  ports:"
+            echo "    wan:"
+            echo "      device: \"net_af_packet0,iface=wan0\""
+            echo "      addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]"
+            echo "    lan:"
+            echo "      device: \"net_af_packet1,iface=lan0\""
+            echo "      addresses: [${GW_LAN4[$side]}/24, \"${GW_LAN6[$side]}/64\"]"
+        fi
         echo "peers:"
         echo "  - name: site-${peer,,}"
         echo "    public_key: ${PUB[$peer]}"
@@ -423,6 +461,7 @@ start_sluiced() {
         >>"${GW_LOG[$side]}" 2>&1 9>&- &
     GW_PID[$side]=$!
     wait_gateway_ready "$side" sluiced
+    [ "$driver" = kernel ] || return 0
     # sluiced owns the TUN device: it must be up with the configured
     # addresses and MTU by the time it answers wg(8).
     wait_for 5 tun_configured "$side" ||
@@ -451,10 +490,11 @@ stop_gateway() {
     if [ "$sig" = TERM ] || [ "$sig" = INT ]; then
         [ "$rc" = 0 ] || fail "$kind ($side) exited with status $rc after SIG$sig (want 0)"
         ! [ -e "$(uapi_socket "$side")" ] || fail "$kind ($side) left $(uapi_socket "$side") behind after SIG$sig"
-        if [ "$kind" = sluice ] && [ -e "$(ctl_socket "$side")" ]; then
+        if is_sluice "$side" && [ -e "$(ctl_socket "$side")" ]; then
             fail "sluiced ($side) left $(ctl_socket "$side") behind after SIG$sig"
         fi
     fi
+    has_tunnel_device "$side" || return 0
     wait_for 5 eval "! in_gw $side ip link show dev ${GW_IF[$side]}" ||
         fail "$kind ($side): ${GW_IF[$side]} still exists after the process exited"
 }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "control/sluicectl_args.hpp"  // render_text, render_json
+
 namespace sluice::ctl {
 
 // gtest shows an Errc by name rather than as a byte.
@@ -90,6 +92,9 @@ std::vector<Response> sample_responses() {
                            {2, "worker", {11, 1100, 21, 2100, 0}, 0, 0}}};
     PortInfo wan{0, "wan", "kernel-udp", "eth1", true, 10000, 1500, 2, 2, {1, 2, 3, 4, 5, 6, 7}};
     PortInfo lan{1, "lan", "tun", "wg0", false, 0, 1420, 1, 1, {8, 9, 10, 11, 12, 13, 14}};
+    wan.why = "auto: 0000:03:00.0 is bound to vfio-pci";
+    wan.notes = "RSS over 2 queues on IP addresses and UDP ports; TX bursts of 32";
+    wan.xstats = {{"rx_good_packets", 1}, {"rx_q0_bytes", 1ull << 40}, {"mac_remote_errors", 3}};
     DropsResponse drops{{1, 2}, {{"replay", {5, 6}}, {"auth_failed", {0, 1}}}};
     StatsResponse stats{
         123'456'789'000, {{0, "wan", {1, 2, 3, 4, 5, 6, 7}}}, {{1, {10, 1000, 20, 2000, 3}}}};
@@ -729,6 +734,184 @@ TEST(CtlDecode, HostileCountsDoNotAllocate) {
     const Error e = decode_error(f);
     EXPECT_EQ(e.code, Errc::bad_value);
     EXPECT_EQ(e.detail, "peers: 4294967295 entries, at most 65536");
+}
+
+// show ports: the port's why, notes and xstats (the last fields of a port).
+PortsResponse one_port(std::vector<Xstat> xstats) {
+    PortInfo p{0, "wan", "net_ixgbe", "0000:03:00.0", true, 10000, 1500, 2, 2, {}};
+    p.why = "auto: 0000:03:00.0 is bound to vfio-pci";
+    p.notes = "RSS over 2 queues on IP addresses and UDP ports";
+    p.xstats = std::move(xstats);
+    return PortsResponse{{p}};
+}
+
+TEST(CtlDecode, PortsCutAtEveryByte) {
+    const Frame f = one_frame(Kind::response, encode_response(one_port({{"rx_q0_packets", 5},
+                                                                        {"tx_q0_packets", 6}}), 1));
+    ASSERT_TRUE(decode_response(f).ok());
+    for (size_t cut = 0; cut < f.payload.size(); ++cut) {
+        Frame g = f;
+        g.payload.resize(cut);
+        EXPECT_EQ(decode_error(g).code, Errc::short_payload) << cut;
+    }
+}
+
+TEST(CtlDecode, XstatCounts) {
+    // No xstats: the count is the payload's last 4 bytes.
+    const Frame f = one_frame(Kind::response, encode_response(one_port({}), 1));
+    const size_t count_at = f.payload.size() - 4;
+    Frame hostile = f;
+    for (size_t i = 0; i < 4; ++i) hostile.payload[count_at + i] = 0xff;
+    const Error h = decode_error(hostile);
+    EXPECT_EQ(h.code, Errc::bad_value);
+    EXPECT_EQ(h.detail, "ports[0].xstats: 4294967295 entries, at most 512");
+    Frame lying = f;
+    lying.payload[count_at] = 3;
+    const Error l = decode_error(lying);
+    EXPECT_EQ(l.code, Errc::short_payload);
+    EXPECT_EQ(l.detail, "ports[0].xstats: 3 entries announced, 0 bytes left");
+
+    // At the limit, with the longest names, is fine; one more is refused by
+    // the daemon's encoder before it reaches a client.
+    std::vector<Xstat> many;
+    for (size_t i = 0; i < kMaxXstats; ++i) {
+        std::string name = "x" + std::to_string(i);
+        many.push_back({name + std::string(kMaxXstatName - name.size(), '_'), i});
+    }
+    const PortsResponse full = one_port(many);
+    const auto back = decode_response(one_frame(Kind::response, encode_response(full, 1)));
+    ASSERT_TRUE(back.ok()) << describe(back.error());
+    EXPECT_EQ(back.value(), Response(full));
+    many.push_back({"one_more", 1});
+    const auto over = decode_response(one_frame(Kind::response, encode_response(one_port(many), 1)));
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().status, static_cast<uint32_t>(EPROTO));
+    EXPECT_EQ(over.error().detail, "sluiced built an invalid reply: ports[0].xstats: too many entries");
+}
+
+TEST(CtlDecode, XstatNames) {
+    // One xstat "ab": name length, 2 bytes of name, then the u64 value.
+    const Frame f = one_frame(Kind::response, encode_response(one_port({{"ab", 7}}), 1));
+    const size_t len_at = f.payload.size() - 12;
+    ASSERT_EQ(f.payload[len_at], 2);
+    Frame longer = f;
+    longer.payload[len_at] = 129;
+    EXPECT_EQ(decode_error(longer).detail, "ports[0].xstats[0].name: text of 129 bytes, at most 128");
+    Frame empty = f;
+    empty.payload[len_at] = 0;
+    empty.payload.erase(empty.payload.begin() + static_cast<long>(len_at) + 2,
+                        empty.payload.begin() + static_cast<long>(len_at) + 4);
+    EXPECT_EQ(decode_error(empty).detail,
+              "ports[0].xstats[0].name: not an xstat name (1 to 128 characters 0x21..0x7E)");
+    for (const uint8_t bad : {uint8_t{' '}, uint8_t{'\n'}, uint8_t{0x7f}, uint8_t{0xc3}}) {
+        Frame g = f;
+        g.payload[len_at + 3] = bad;
+        EXPECT_EQ(decode_error(g).code, Errc::bad_value) << int(bad);
+    }
+
+    auto refused = [](const PortsResponse& r) {
+        const auto back = decode_response(one_frame(Kind::response, encode_response(r, 1)));
+        EXPECT_FALSE(back.ok());
+        return back.ok() ? std::string() : back.error().detail;
+    };
+    EXPECT_EQ(refused(one_port({{"rx_errors", 1}, {"rx_errors", 2}})),
+              "sluiced built an invalid reply: ports[0].xstats: a name appears twice");
+    EXPECT_EQ(refused(one_port({{"rx errors", 1}})),
+              "sluiced built an invalid reply: ports[0].xstats[0].name: not an xstat name (1 to "
+              "128 characters 0x21..0x7E)");
+    EXPECT_EQ(refused(one_port({{std::string(kMaxXstatName + 1, 'x'), 1}})),
+              "sluiced built an invalid reply: ports[0].xstats[0].name: text too long");
+    PortsResponse why = one_port({});
+    why.ports[0].why = "auto\nkernel";
+    EXPECT_EQ(refused(why),
+              "sluiced built an invalid reply: ports[0].why: text is not printable UTF-8 on one "
+              "line");
+    PortsResponse notes = one_port({});
+    notes.ports[0].notes = std::string(kMaxText + 1, 'n');
+    EXPECT_EQ(refused(notes), "sluiced built an invalid reply: ports[0].notes: text too long");
+}
+
+TEST(CtlDecode, PortFieldsKeepTheirOrder) {
+    // The fields of version 1 come first, as they were; why, notes and the
+    // xstats follow the counters.
+    PortsResponse r = one_port({{"a", 1}});
+    r.ports[0].counters = {1, 2, 3, 4, 5, 6, 7};
+    const Frame f = one_frame(Kind::response, encode_response(r, 1));
+    const std::string why = r.ports[0].why;
+    const std::string notes = r.ports[0].notes;
+    // ports count 4, port_id 2, name 2+3, driver 2+9, device 2+12, link 1,
+    // speed 4, mtu 2, queues 2+2, counters 56.
+    const size_t counters_end = 4 + 2 + 5 + 11 + 14 + 1 + 4 + 2 + 4 + 56;
+    ASSERT_EQ(f.payload.size(), counters_end + 2 + why.size() + 2 + notes.size() + 4 + 2 + 1 + 8);
+    EXPECT_EQ(f.payload[counters_end - 8], 7);  // tx_errors, the last counter
+    EXPECT_EQ(f.payload[counters_end], why.size());
+    EXPECT_EQ(std::string(f.payload.begin() + static_cast<long>(counters_end) + 2,
+                          f.payload.begin() + static_cast<long>(counters_end + 2 + why.size())),
+              why);
+}
+
+// ---- What sluicectl prints for the port fields ------------------------------------------------
+
+TEST(CtlRenderPorts, WhyNotesAndWrappedXstats) {
+    std::vector<Xstat> xstats;
+    for (int q = 0; q < 4; ++q) {
+        xstats.push_back({"rx_q" + std::to_string(q) + "_packets", 1000000u + q});
+        xstats.push_back({"rx_q" + std::to_string(q) + "_bytes", 1500000000u + q});
+    }
+    xstats.push_back({"a_name_longer_than_a_line_" + std::string(90, 'x'), 1});
+    xstats.push_back({"tx_good_packets", 42});
+    PortsResponse r = one_port(xstats);
+    r.ports[0].notes = "no TX checksum offload";
+    const std::string text = sluicectl::render_text(r);
+    EXPECT_EQ(text,
+              "port 0 (wan): net_ixgbe on 0000:03:00.0, link up, 10000 Mbit/s, mtu 1500, 2 rx / 2 "
+              "tx queues\n"
+              "  RX-packets: 0  RX-bytes: 0  RX-missed: 0  RX-errors: 0\n"
+              "  TX-packets: 0  TX-bytes: 0  TX-errors: 0\n"
+              "  driver chosen: auto: 0000:03:00.0 is bound to vfio-pci\n"
+              "  notes: no TX checksum offload\n"
+              "  xstats: rx_q0_packets=1000000 rx_q0_bytes=1500000000 rx_q1_packets=1000001 "
+              "rx_q1_bytes=1500000001\n"  // 99 columns
+              "          rx_q2_packets=1000002 rx_q2_bytes=1500000002 rx_q3_packets=1000003 "
+              "rx_q3_bytes=1500000003\n"
+              "          a_name_longer_than_a_line_" + std::string(90, 'x') + "=1\n"
+              "          tx_good_packets=42\n");
+    // Every line but the one holding the over-long name fits 100 columns.
+    size_t start = 0;
+    for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::string line = text.substr(start, end - start);
+        if (line.find("a_name_longer") == std::string::npos) {
+            EXPECT_LE(line.size(), 100u) << line;
+        }
+    }
+
+    // Without them, a port prints as it always did.
+    PortsResponse bare = one_port({});
+    bare.ports[0].why.clear();
+    bare.ports[0].notes.clear();
+    EXPECT_EQ(sluicectl::render_text(bare),
+              "port 0 (wan): net_ixgbe on 0000:03:00.0, link up, 10000 Mbit/s, mtu 1500, 2 rx / 2 "
+              "tx queues\n"
+              "  RX-packets: 0  RX-bytes: 0  RX-missed: 0  RX-errors: 0\n"
+              "  TX-packets: 0  TX-bytes: 0  TX-errors: 0\n");
+}
+
+TEST(CtlRenderPorts, Json) {
+    const PortsResponse r = one_port({{"rx_q0_packets", 5}, {"mac_remote_errors", 1}});
+    EXPECT_EQ(sluicectl::render_json(r),
+              "{\"ports\":[{\"port_id\":0,\"name\":\"wan\",\"driver\":\"net_ixgbe\",\"device\":"
+              "\"0000:03:00.0\",\"link_up\":true,\"speed_mbps\":10000,\"mtu\":1500,\"rx_queues\":2,"
+              "\"tx_queues\":2,\"rx_packets\":0,\"rx_bytes\":0,\"rx_missed\":0,\"rx_errors\":0,"
+              "\"tx_packets\":0,\"tx_bytes\":0,\"tx_errors\":0,\"why\":\"auto: 0000:03:00.0 is "
+              "bound to vfio-pci\",\"notes\":\"RSS over 2 queues on IP addresses and UDP ports\","
+              "\"xstats\":{\"rx_q0_packets\":5,\"mac_remote_errors\":1}}]}\n");
+    PortsResponse bare = one_port({});
+    bare.ports[0].why.clear();
+    bare.ports[0].notes.clear();
+    const std::string json = sluicectl::render_json(bare);
+    EXPECT_NE(json.find("\"tx_errors\":0,\"why\":\"\",\"notes\":\"\",\"xstats\":{}}]}"),
+              std::string::npos)
+        << json;
 }
 
 // ---- Encoding rules -------------------------------------------------------------------------
