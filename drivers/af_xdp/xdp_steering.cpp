@@ -265,6 +265,8 @@ int detach(int ifindex, const Attached& a) {
     return bpf_xdp_detach(ifindex, a.mode_flag | XDP_FLAGS_REPLACE, &o);
 }
 
+// Whether the sluiced that configured a program still runs. A pid is only
+// meaningful in our pid namespace: a sluiced in another one reads as gone.
 bool process_alive(uint32_t pid) {
     if (pid == 0) return false;
     return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
@@ -409,6 +411,11 @@ std::unique_ptr<XdpSteering> XdpSteering::attach(const XdpSteeringConfig& config
         }
         const int rc = bpf_object__load(obj);
         bpf_object__close(obj);
+        if (rc == -EPERM) {
+            *error = what + "the kernel does not load sluice's XDP program (" + errno_text(rc) +
+                     ": loading, attaching and finding it again need root)";
+            return nullptr;
+        }
         if (rc != 0) {
             *error = what + "the kernel does not load sluice's XDP program (" +
                      (caught.caught().empty() ? errno_text(rc)

@@ -7,10 +7,11 @@
 // How the PMD gets our program. DPDK 22.11's net_af_xdp has exactly one way
 // to take a custom program: the xdp_prog=PATH devarg. At its first queue
 // set-up it opens PATH with libbpf, loads it, finds the map named "xsks_map",
-// attaches the program itself (bpf_xdp_attach with XDP_FLAGS_UPDATE_IF_NOEXIST:
-// native mode where the driver has it, else the kernel's generic mode), and
-// puts each queue's socket in xsks_map. On close it detaches whatever program
-// is on the interface. The use_pinned_map / uds_path devargs that let the PMD
+// attaches the program itself (bpf_xdp_attach with XDP_FLAGS_UPDATE_IF_NOEXIST
+// and no mode: native where the driver implements XDP, generic where it does
+// not), creates its sockets through libxdp with XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD
+// and puts each queue's socket in xsks_map. On close it detaches whatever
+// program is on the interface. The use_pinned_map / uds_path devargs that let the PMD
 // use a map someone else loaded are newer than 22.11 (the PMD here accepts
 // iface, start_queue, queue_count, shared_umem, xdp_prog, busy_budget,
 // force_copy). So a program that we attached ourselves, through libxdp or
@@ -39,8 +40,10 @@
 //     (XDP_FLAGS_REPLACE with our program as the expected one), whichever of
 //     this object and the EthdevPort goes first.
 //
-// Limits: the mode is the kernel's choice (native where the driver supports
-// XDP, generic otherwise; mode() says which); a socket is zero-copy only
+// Limits: the mode is the kernel's choice (mode() says which), and a driver
+// that implements XDP but refuses it as configured (an MTU too large for it,
+// say) fails the PMD's queue set-up: there is no fallback to generic mode
+// (that would need the PMD to pass XDP_FLAGS_SKB_MODE); a socket is zero-copy only
 // where the driver supports it and copy mode otherwise (veth: native XDP,
 // copy mode); IPv4 fragments, IPv6 extension headers and VLAN-tagged frames
 // always go to the kernel; up to 8 IPv4 and 8 IPv6 addresses and 64 queues.
@@ -92,7 +95,9 @@ public:
         uint64_t no_socket = 0;  // sluice's, but no socket bound on the queue: to the kernel
     };
     // Summed over CPUs; zeros until the PMD has attached the program, the
-    // last values once it is detached.
+    // last values once it is detached. This and the two below ask the kernel
+    // each time (a netlink query and a few bpf calls): for the control
+    // thread, one caller at a time.
     [[nodiscard]] Counters counters() const;
 
     // The id of our program while it is attached to the interface, else 0.

@@ -10,7 +10,9 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,9 +23,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-// After <net/if.h>, whose definitions <linux/if_packet.h> does not repeat.
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
 
 #include <array>
 #include <chrono>
