@@ -332,6 +332,26 @@ std::vector<ctl::PortInfo> DataplanePorts::describe() const {
     return out;
 }
 
+std::vector<std::pair<std::string, uint64_t>> DataplanePorts::framing_counts() const {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const FramedPort* f : {wan_framed_.get(), lan_framed_.get()}) {
+        if (f == nullptr) continue;
+        const FrameDropCounts d = f->drops();
+        for (size_t i = 1; i < d.size(); ++i)
+            if (d[i] != 0)
+                out.emplace_back(f->name() + "_" + frame::to_string(static_cast<frame::FrameDrop>(i)), d[i]);
+        const L2Counters c = f->l2_counters();
+        const std::pair<const char*, uint64_t> l2[] = {
+            {"arp_replies_sent", c.arp_replies},      {"nd_adverts_sent", c.nd_adverts},
+            {"echo_replies_sent", c.echo_replies},    {"time_exceeded_sent", c.time_exceeded_sent},
+            {"too_big_sent", c.too_big_sent},         {"punted_to_control", c.punted_learn + c.punted_await},
+            {"punt_ring_full", c.punt_full}};
+        for (const auto& [name, value] : l2)
+            if (value != 0) out.emplace_back(f->name() + "_" + name, value);
+    }
+    return out;
+}
+
 std::vector<std::string> DataplanePorts::summary() const {
     std::vector<std::string> out;
     for (const ctl::PortInfo& p : describe())

@@ -60,6 +60,9 @@ public:
     [[nodiscard]] uint16_t listen_port() const noexcept { return listen_port_; }
     // For `sluicectl show ports` (control thread; reads device counters).
     [[nodiscard]] std::vector<ctl::PortInfo> describe() const;
+    // What the L2 framing dropped or did, summed over queues, one
+    // ("wan_frame_ttl_expired", n) per non-zero figure (sluicectl show drops).
+    [[nodiscard]] std::vector<std::pair<std::string, uint64_t>> framing_counts() const;
     // One line per port for the log.
     [[nodiscard]] std::vector<std::string> summary() const;
 

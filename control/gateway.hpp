@@ -64,6 +64,8 @@ struct GatewayIo {
     // The ports as `sluicectl show ports` lists them, counters aside
     // (control/dataplane_ports); wan first.
     std::function<std::vector<ctl::PortInfo>()> describe_ports;
+    // The L2 framing's drops and replies by name (sluicectl show drops).
+    std::function<std::vector<std::pair<std::string, uint64_t>>()> framing_counts;
     L2Control* l2 = nullptr;  // L2 mode's neighbour resolution; null: no L2 port
     rte_mempool* pool = nullptr;
     std::vector<Lcore*> lcores;

@@ -283,6 +283,10 @@ ctl::DropsResponse Gateway::show_drops() const {
     for (size_t e = 1; e < static_cast<size_t>(HandshakeError::count); ++e)
         control_row(std::string("handshake_") + to_string(static_cast<HandshakeError>(e)),
                     counters_.handshake_errors[e]);
+    // The L2 framing counts per port, summed over its queues: in the control
+    // column (not drops alone: replies sent too).
+    if (io_.framing_counts)
+        for (const auto& [name, value] : io_.framing_counts()) control_row(name, value);
     control_row("staged_dropped", counters_.staged_dropped);
     control_row("commands_dropped", counters_.commands_dropped);
     control_row("no_endpoint_for_handshake", counters_.no_endpoint);

@@ -269,6 +269,7 @@ int run(const Args& args, Config config) {
     io.lan = ports->lan();
     io.listen_port = ports->listen_port();
     io.describe_ports = [&ports] { return ports->describe(); };
+    io.framing_counts = [&ports] { return ports->framing_counts(); };
     io.l2 = l2.get();
     io.pool = ports->pool();
     for (auto& l : lcores->lcores()) io.lcores.push_back(l.get());
