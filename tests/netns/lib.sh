@@ -14,7 +14,11 @@
 # (kind "wggo"), sluiced reading a YAML file with the kernel driver (kind
 # "sluice"), or sluiced with the dpdk driver in L2 gateway mode (kind "dpdk":
 # net_af_packet vdevs on the gateway's wan0 and lan0, which lose their kernel
-# addresses; sluice answers ARP/ND and routes itself). The tests say
+# addresses; sluice answers ARP/ND and routes itself), or sluiced with the
+# af_xdp driver (kind "afxdp": net_af_xdp on wan0 with sluice's XDP program;
+# sluice owns WAN4/WAN6 there while the namespace's kernel keeps wan0 with
+# KERNEL_WAN4/KERNEL_WAN6 for its own traffic; the LAN is a TUN device as
+# with the kernel driver). The tests say
 # which by argument, so each test runs unchanged against either. Every name
 # (namespaces, tunnel interfaces) carries a random run id, so parallel runs
 # never clash; the UAPI socket directory is shared by all namespaces.
@@ -91,9 +95,9 @@ netns_init() {
     for kind in "${kinds[@]}"; do
         case $kind in
             wggo) ;;
-            sluice | dpdk) need_sluice=1 ;;
+            sluice | dpdk | afxdp) need_sluice=1 ;;
             *)
-                echo "$TEST_NAME: unknown gateway kind \"$kind\" (wggo, sluice or dpdk)" >&2
+                echo "$TEST_NAME: unknown gateway kind \"$kind\" (wggo, sluice, dpdk or afxdp)" >&2
                 exit 2
                 ;;
         esac
@@ -135,6 +139,8 @@ declare -A LAN4_NET=([A]=192.168.1.0/24 [B]=192.168.2.0/24) LAN6_NET=([A]=fd00:1
 declare -A GW_LAN4=([A]=192.168.1.1 [B]=192.168.2.1) GW_LAN6=([A]=fd00:1::1 [B]=fd00:2::1)
 declare -A HOST4=([A]=192.168.1.2 [B]=192.168.2.2) HOST6=([A]=fd00:1::2 [B]=fd00:2::2)
 declare -A GW_PORT=([A]=51820 [B]=51820)
+# Kind afxdp: the kernel's own addresses on wan0, beside sluice's WAN4/WAN6.
+declare -A KERNEL_WAN4=([A]=192.0.2.101 [B]=192.0.2.102) KERNEL_WAN6=([A]=2001:db8::101 [B]=2001:db8::102)
 ATK4=192.0.2.66
 ATK6=2001:db8::66
 TUNNEL_MTU=1420
@@ -147,7 +153,7 @@ NS_LIST=()
 
 other() { [ "$1" = A ] && echo B || echo A; }
 # Whether side $1's gateway is sluiced (either driver): sluicectl works there.
-is_sluice() { [ "${GW_KIND[$1]}" = sluice ] || [ "${GW_KIND[$1]}" = dpdk ]; }
+is_sluice() { [ "${GW_KIND[$1]}" != wggo ]; }
 # Whether side $1's gateway has a kernel tunnel device (and tunnel addresses
 # the kernel answers on): not in L2 gateway mode.
 has_tunnel_device() { [ "${GW_KIND[$1]}" != dpdk ]; }
@@ -318,13 +324,15 @@ netns_terminated() {
 #   --wan6             the peer's endpoint is its IPv6 WAN address
 #   --rekey-after S    sluice only: testing.rekey_after_seconds
 #   --keepalive N      persistent keepalive towards the peer
+#   --neighbour-reachable S
+#                      dpdk only: dataplane.neighbour_reachable_seconds
 start_gateway() {
     local kind=$1 side=$2
     shift 2
     GW_KIND[$side]=$kind
     GW_OPTS[$side]="$*"
     GW_LOG[$side]=$TMP/gateway-$side.log
-    local peer endpoint='' rekey='' keepalive=0
+    local peer endpoint='' rekey='' keepalive=0 reachable=''
     peer=$(other "$side")
     endpoint="${WAN4[$peer]}:${GW_PORT[$peer]}"
     while [ $# -gt 0 ]; do
@@ -333,15 +341,19 @@ start_gateway() {
             --wan6) endpoint="[${WAN6[$peer]}]:${GW_PORT[$peer]}" ;;
             --rekey-after) rekey=$2; shift ;;
             --keepalive) keepalive=$2; shift ;;
+            --neighbour-reachable) reachable=$2; shift ;;
             *) fail "start_gateway: unknown option $1" ;;
         esac
         shift
     done
+    [ -z "$reachable" ] || [ "$kind" = dpdk ] ||
+        info "--neighbour-reachable is for kind dpdk only; ignored on $side ($kind)"
     echo "==== $(date +%T.%N) starting $kind" >>"${GW_LOG[$side]}"
     case $kind in
         wggo) start_wggo "$side" "$peer" "$endpoint" "$keepalive" "$rekey" ;;
         sluice) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" ;;
-        dpdk) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" dpdk ;;
+        dpdk) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" dpdk "$reachable" ;;
+        afxdp) start_sluiced "$side" "$peer" "$endpoint" "$keepalive" "$rekey" af_xdp ;;
     esac
     has_tunnel_device "$side" || return 0  # sluice routes by itself
     # The other site's LAN goes into the tunnel (wg-quick would add these).
@@ -418,10 +430,26 @@ start_wggo() {
     in_gw "$side" ip link set "$ifname" mtu "$TUNNEL_MTU" up
 }
 
+# AF_XDP: wan0 is shared. The kernel moves to KERNEL_WAN4/6 (sluice answers
+# on WAN4/6 itself); the bridge side sends whole, checksummed frames (no
+# GSO super-packets for the XDP program to see).
+share_wan_link() {
+    local side=$1
+    in_gw "$side" ip addr flush dev wan0
+    in_gw "$side" ip addr add "${KERNEL_WAN4[$side]}/24" dev wan0
+    in_gw "$side" ip addr add "${KERNEL_WAN6[$side]}/64" dev wan0 nodad
+    command -v ethtool >/dev/null || skip "ethtool not installed"
+    ip netns exec "$NS_WAN" ethtool -K "to-${side,,}" tx off tso off gso off >/dev/null 2>&1 || true
+}
+
 start_sluiced() {
-    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=${6:-kernel} ifname=${GW_IF[$1]} ip
+    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=${6:-kernel} reachable=${7:-}
+    local ifname=${GW_IF[$1]} ip
     local conf=$TMP/$side.yaml
-    [ "$driver" = kernel ] || take_over_links "$side"
+    case $driver in
+        dpdk) take_over_links "$side" ;;
+        af_xdp) share_wan_link "$side" ;;
+    esac
     {
         echo "interface:"
         echo "  name: $ifname"
@@ -433,6 +461,7 @@ start_sluiced() {
         echo "  driver: $driver"
         if [ "$driver" = dpdk ]; then
             [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
+            [ -z "$reachable" ] || echo "  neighbour_reachable_seconds: $reachable"
             echo "  ports:"
             echo "    wan:"
             echo "      device: \"net_af_packet0,iface=wan0\""
@@ -440,6 +469,12 @@ start_sluiced() {
             echo "    lan:"
             echo "      device: \"net_af_packet1,iface=lan0\""
             echo "      addresses: [${GW_LAN4[$side]}/24, \"${GW_LAN6[$side]}/64\"]"
+        elif [ "$driver" = af_xdp ]; then
+            [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
+            echo "  ports:"
+            echo "    wan:"
+            echo "      device: wan0"
+            echo "      addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]"
         fi
         echo "peers:"
         echo "  - name: site-${peer,,}"
@@ -461,7 +496,7 @@ start_sluiced() {
         >>"${GW_LOG[$side]}" 2>&1 9>&- &
     GW_PID[$side]=$!
     wait_gateway_ready "$side" sluiced
-    [ "$driver" = kernel ] || return 0
+    [ "$driver" != dpdk ] || return 0
     # sluiced owns the TUN device: it must be up with the configured
     # addresses and MTU by the time it answers wg(8).
     wait_for 5 tun_configured "$side" ||
