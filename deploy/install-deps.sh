@@ -18,6 +18,8 @@ packages=(
     clang libclang-rt-14-dev
     # interop tests and the demo
     wireguard-go wireguard-tools iproute2 iputils-ping iperf3 procps
+    # the L2 gateway tests: ARP and neighbour discovery probes, veth offloads
+    iputils-arping ndisc6 ethtool
 )
 
 if [ "$(id -u)" -ne 0 ]; then
