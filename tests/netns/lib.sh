@@ -618,3 +618,13 @@ transfer_sha256() {
     [ "$sent" = "$got" ] || fail "transfer host $from -> host $to: sent \"$sent\", received \"$got\""
     ok "transfer ${mib} MiB host $from -> host $to in $(($(now_ms) - t0)) ms, sha256 matches (${sent#* })"
 }
+
+# ---- af_xdp and fallback helpers ------------------------------------------------------
+
+# xdp_prog_id NS IF: the id of the XDP program attached to IF in NS (any
+# mode); status 1, nothing printed, when there is none.
+xdp_prog_id() {
+    local id
+    id=$(ip -n "$1" -d link show dev "$2" | grep -oE 'prog/xdp[a-z]* id [0-9]+' | head -n 1) || return 1
+    echo "${id##* }"
+}
