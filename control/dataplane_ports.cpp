@@ -318,7 +318,10 @@ std::vector<ctl::PortInfo> DataplanePorts::describe() const {
             info.mtu = i.mtu;
             info.notes = "mac " + mac_text(dev->mac());
             if (!dev->notes().empty()) info.notes += "; " + dev->notes();
-            for (const auto& [name, value] : i.xstats) info.xstats.push_back(ctl::Xstat{name, value});
+            for (const auto& [name, value] : i.xstats) {
+                if (info.xstats.size() == ctl::kMaxXstats) break;
+                info.xstats.push_back(ctl::Xstat{name, value});
+            }
         } else if (&port == udp_.get()) {
             info.driver = "kernel-udp";
         } else {

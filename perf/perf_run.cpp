@@ -81,6 +81,7 @@ int solo_loop(void* arg) {
             const uint16_t got = want > 0 ? alloc_mbufs_up_to(a.pool, pkts, want) : 0;
             n = got > 0 ? a.gen->fill(a.queue, pkts, got) : 0;
             if (n > 0) a.port->tx_burst(a.queue, pkts, n);
+            a.port->flush(a.queue, n == 0);
         } else {
             n = a.port->rx_burst(a.queue, pkts, a.burst);
             if (n > 0) {

@@ -171,6 +171,8 @@ public:
     [[nodiscard]] uint16_t queue_count() const noexcept override { return lower_.queue_count(); }
     uint16_t rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     uint16_t tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
+    // The lower port gathers bursts (EthdevPort): the loop's flushes reach it.
+    void flush(uint16_t q, bool idle) noexcept override { lower_.flush(q, idle); }
     // The lower port's, except that a generator's frames count with the
     // length it wrote (net_null counted the length it handed out).
     [[nodiscard]] PortStats stats() const noexcept override;

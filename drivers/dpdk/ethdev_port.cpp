@@ -27,9 +27,8 @@ bool has_devarg(std::string_view devargs, std::string_view key) {
     size_t at = devargs.find(',');
     while (at != std::string_view::npos) {
         const size_t next = devargs.find(',', at + 1);
-        const std::string_view arg = devargs.substr(at + 1, next == std::string_view::npos
-                                                                ? std::string_view::npos
-                                                                : next - at - 1);
+        const std::string_view arg = devargs.substr(
+            at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
         if (arg.substr(0, arg.find('=')) == key) return true;
         at = next;
     }
@@ -41,7 +40,9 @@ bool has_devarg(std::string_view devargs, std::string_view key) {
 bool is_af_packet(std::string_view name) {
     return starts_with(name, "net_af_packet") || starts_with(name, "eth_af_packet");
 }
-bool is_af_xdp(std::string_view name) { return starts_with(name, "net_af_xdp"); }
+bool is_af_xdp(std::string_view name) {
+    return starts_with(name, "net_af_xdp");
+}
 
 // Names that travel to sluicectl: printable, no spaces (the text output
 // separates them with spaces).
@@ -74,8 +75,14 @@ std::unique_ptr<EthdevPort> EthdevPort::open(const std::string& devargs,
     std::unique_ptr<EthdevPort> port(new EthdevPort);
     const int rc = rte_dev_probe(probe.c_str());
     if (rc != 0 && rc != -EEXIST) {
-        *error = "port '" + probe + "': cannot probe the device (" + dpdk_error(rc) +
-                 "; a vdev name starts with its driver, e.g. net_null0 or net_af_packet0,iface=eth0)";
+        // -1 is the driver's own refusal (an absent interface, file or PCI
+        // device: DPDK's log says which); other codes mean no driver took it.
+        *error = rc == -1 ? "port '" + probe +
+                                "': the driver refused the device (is its interface, file or "
+                                "PCI device there? DPDK's log line above says why)"
+                          : "port '" + probe + "': cannot probe the device (" + dpdk_error(rc) +
+                                "; a vdev name starts with its driver, e.g. net_null0 or "
+                                "net_af_packet0,iface=eth0)";
         return nullptr;
     }
     if (rc == 0) port->probed_devargs_ = probe;
@@ -163,8 +170,9 @@ bool EthdevPort::start(const EthdevPortOptions& options, std::string* error) {
             rss_ = true;
             notes.push_back("RSS over " + n + " queues on IP addresses and UDP ports");
         } else if (driver_ == "net_af_packet") {
-            notes.push_back("no RSS (net_af_packet offers none): the kernel spreads frames over the " +
-                            n + " queues by its PACKET_FANOUT hash");
+            notes.push_back(
+                "no RSS (net_af_packet offers none): the kernel spreads frames over the " + n +
+                " queues by its PACKET_FANOUT hash");
         } else if (driver_ == "net_af_xdp") {
             notes.push_back("no RSS (net_af_xdp offers none): the " + n +
                             " queues are the NIC's, spread by the NIC's own RSS (ethtool -X)");
@@ -181,10 +189,10 @@ bool EthdevPort::start(const EthdevPortOptions& options, std::string* error) {
                     : tx_ipv4_cksum_                ? "TX checksum offload: IPv4 only"
                     : tx_udp_cksum_                 ? "TX checksum offload: UDP only"
                                                     : "no TX checksum offload");
-    notes.push_back(tx_buffer_ > 0 ? "TX bursts of " + std::to_string(tx_buffer_) +
-                                         ", drained after " +
-                                         std::to_string(options.tx_drain_us) + " us"
-                                   : std::string("TX sent at once"));
+    notes.push_back(tx_buffer_ > 0
+                        ? "TX bursts of " + std::to_string(tx_buffer_) + ", drained after " +
+                              std::to_string(options.tx_drain_us) + " us"
+                        : std::string("TX sent at once"));
     for (const std::string& n : notes) notes_ += (notes_.empty() ? "" : "; ") + n;
 
     if (const int rc = rte_eth_dev_configure(port_id_, queues_, queues_, &conf); rc != 0) {
@@ -272,7 +280,8 @@ uint16_t EthdevPort::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept 
     while (n > 0) {
         // A burst at least as large as the buffer, with nothing waiting
         // before it, goes as it is: no copy.
-        if (s.tx_count == 0 && n >= tx_buffer_) return static_cast<uint16_t>(sent + send(q, pkts, n));
+        if (s.tx_count == 0 && n >= tx_buffer_)
+            return static_cast<uint16_t>(sent + send(q, pkts, n));
         if (s.tx_count == 0) s.tx_oldest = rte_rdtsc();
         const uint16_t take = std::min<uint16_t>(n, static_cast<uint16_t>(tx_buffer_ - s.tx_count));
         std::copy(pkts, pkts + take, s.tx_buf + s.tx_count);
@@ -328,7 +337,8 @@ EthdevInfo EthdevPort::info() const {
     if (count <= 0) return out;
     std::vector<rte_eth_xstat_name> names(static_cast<size_t>(count));
     std::vector<rte_eth_xstat> values(static_cast<size_t>(count));
-    const int named = rte_eth_xstats_get_names(port_id_, names.data(), static_cast<unsigned>(count));
+    const int named =
+        rte_eth_xstats_get_names(port_id_, names.data(), static_cast<unsigned>(count));
     const int got = rte_eth_xstats_get(port_id_, values.data(), static_cast<unsigned>(count));
     // Either call may see a different count if the device changed in
     // between (a queue added): use what both agree on.

@@ -746,8 +746,8 @@ PortsResponse one_port(std::vector<Xstat> xstats) {
 }
 
 TEST(CtlDecode, PortsCutAtEveryByte) {
-    const Frame f = one_frame(Kind::response, encode_response(one_port({{"rx_q0_packets", 5},
-                                                                        {"tx_q0_packets", 6}}), 1));
+    const Frame f = one_frame(
+        Kind::response, encode_response(one_port({{"rx_q0_packets", 5}, {"tx_q0_packets", 6}}), 1));
     ASSERT_TRUE(decode_response(f).ok());
     for (size_t cut = 0; cut < f.payload.size(); ++cut) {
         Frame g = f;
@@ -783,10 +783,12 @@ TEST(CtlDecode, XstatCounts) {
     ASSERT_TRUE(back.ok()) << describe(back.error());
     EXPECT_EQ(back.value(), Response(full));
     many.push_back({"one_more", 1});
-    const auto over = decode_response(one_frame(Kind::response, encode_response(one_port(many), 1)));
+    const auto over =
+        decode_response(one_frame(Kind::response, encode_response(one_port(many), 1)));
     ASSERT_FALSE(over.ok());
     EXPECT_EQ(over.error().status, static_cast<uint32_t>(EPROTO));
-    EXPECT_EQ(over.error().detail, "sluiced built an invalid reply: ports[0].xstats: too many entries");
+    EXPECT_EQ(over.error().detail,
+              "sluiced built an invalid reply: ports[0].xstats: too many entries");
 }
 
 TEST(CtlDecode, XstatNames) {
@@ -796,7 +798,8 @@ TEST(CtlDecode, XstatNames) {
     ASSERT_EQ(f.payload[len_at], 2);
     Frame longer = f;
     longer.payload[len_at] = 129;
-    EXPECT_EQ(decode_error(longer).detail, "ports[0].xstats[0].name: text of 129 bytes, at most 128");
+    EXPECT_EQ(decode_error(longer).detail,
+              "ports[0].xstats[0].name: text of 129 bytes, at most 128");
     Frame empty = f;
     empty.payload[len_at] = 0;
     empty.payload.erase(empty.payload.begin() + static_cast<long>(len_at) + 2,
@@ -874,8 +877,10 @@ TEST(CtlRenderPorts, WhyNotesAndWrappedXstats) {
               "rx_q1_bytes=1500000001\n"  // 99 columns
               "          rx_q2_packets=1000002 rx_q2_bytes=1500000002 rx_q3_packets=1000003 "
               "rx_q3_bytes=1500000003\n"
-              "          a_name_longer_than_a_line_" + std::string(90, 'x') + "=1\n"
-              "          tx_good_packets=42\n");
+              "          a_name_longer_than_a_line_" +
+                  std::string(90, 'x') +
+                  "=1\n"
+                  "          tx_good_packets=42\n");
     // Every line but the one holding the over-long name fits 100 columns.
     size_t start = 0;
     for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {

@@ -66,7 +66,8 @@ TEST(WithQueueDevargs, LeavesAlone) {
     // One queue is every driver's default.
     EXPECT_EQ(EthdevPort::with_queue_devargs("net_af_packet0,iface=eth0", 1),
               "net_af_packet0,iface=eth0");
-    EXPECT_EQ(EthdevPort::with_queue_devargs("net_af_xdp0,iface=eth1", 0), "net_af_xdp0,iface=eth1");
+    EXPECT_EQ(EthdevPort::with_queue_devargs("net_af_xdp0,iface=eth1", 0),
+              "net_af_xdp0,iface=eth1");
     // Other drivers, PCI addresses.
     EXPECT_EQ(EthdevPort::with_queue_devargs("net_null0,size=64", 4), "net_null0,size=64");
     EXPECT_EQ(EthdevPort::with_queue_devargs("net_ring0", 4), "net_ring0");

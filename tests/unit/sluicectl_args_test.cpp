@@ -586,7 +586,7 @@ TEST(SluicectlRender, Ports) {
               "{\"ports\":[{\"port_id\":1,\"name\":\"lan\",\"driver\":\"tun\",\"device\":\"wg0\","
               "\"link_up\":false,\"speed_mbps\":0,\"mtu\":1420,\"rx_queues\":1,\"tx_queues\":1,"
               "\"rx_packets\":0,\"rx_bytes\":0,\"rx_missed\":0,\"rx_errors\":0,\"tx_packets\":0,"
-              "\"tx_bytes\":0,\"tx_errors\":0}]}\n");
+              "\"tx_bytes\":0,\"tx_errors\":0,\"why\":\"\",\"notes\":\"\",\"xstats\":{}}]}\n");
 }
 
 TEST(SluicectlRender, Drops) {
