@@ -1193,6 +1193,8 @@ TEST(L2ShouldSendError, Ipv6) {
     cut.erase(cut.end() - 8, cut.end());
     put16(cut, 4, 8);
     EXPECT_FALSE(should_error(cut)) << "an extension header past the packet";
+    EXPECT_FALSE(should_error(ipv6(60, kFarV6, kHostV6, {58, 0, 0, 0}))) << "half a header";
+    EXPECT_FALSE(should_error(ipv6(44, kFarV6, kHostV6, {58, 0, 0, 0}))) << "half a fragment header";
 
     // Fragments: a first one shows the type; a later one of ICMPv6 may be an error.
     EXPECT_FALSE(should_error(ipv6(44, kFarV6, kHostV6, cat(fragment_header(58, 0x0001), error))));
