@@ -254,6 +254,11 @@ Bytes lladdr_option(uint8_t type, const rte_ether_addr& mac) {
     append(o, mac.addr_bytes, 6);
     return o;
 }
+Bytes cat_options(const Bytes& a, const Bytes& b) {
+    Bytes r = a;
+    append(r, b.data(), b.size());
+    return r;
+}
 // The host asks who has the gateway's address.
 Bytes ns_frame() {
     return nd_frame(135, kHostV6, kHostSolicitedNode, kGatewayV6, 0, lladdr_option(1, kHostMac));
@@ -496,6 +501,11 @@ TEST(L2Nd, TakesTheRightOptionAndSkipsOthers) {
     l2::NdInfo nd;
     ASSERT_TRUE(parse_nd(nd_frame(135, kHostV6, kGatewayV6, kGatewayV6, 0, opts), &nd));
     EXPECT_TRUE(nd.has_lladdr);
+    EXPECT_TRUE(same_mac(nd.lladdr, kHostMac));
+
+    // Two of them: the first counts.
+    opts = cat_options(lladdr_option(1, kHostMac), lladdr_option(1, kBroadcastMac));
+    ASSERT_TRUE(parse_nd(nd_frame(135, kHostV6, kGatewayV6, kGatewayV6, 0, opts), &nd));
     EXPECT_TRUE(same_mac(nd.lladdr, kHostMac));
 
     // NA: only a target link-layer address counts.
@@ -1004,6 +1014,7 @@ TEST(L2IcmpError, Ipv4TimeExceededAndFragmentationNeeded) {
             EXPECT_TRUE(same_mac(f.data() + 6, kGatewayMac));
             EXPECT_EQ(get16(f, 12), 0x0800);
             EXPECT_EQ(f[kIp], 0x45);
+            EXPECT_EQ(f[kIp + 1], 0xC0) << "precedence internetwork control (RFC 1812 4.3.2.5)";
             EXPECT_EQ(get16(f, kIp + 2), 28 + quote_len);
             EXPECT_EQ(get16(f, kIp + 6) & 0x4000, 0) << "DF clear";
             EXPECT_EQ(get16(f, kIp + 6) & 0x3FFF, 0) << "not a fragment";
