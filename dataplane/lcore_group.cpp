@@ -11,7 +11,7 @@ namespace {
 
 constexpr unsigned kEventRingSize = 4096;
 constexpr unsigned kCommandRingSize = 4096;
-constexpr unsigned kHandoffRingSize = 1024;
+constexpr unsigned kHandoffRingSize = 4096;  // rides out an owner preempted for a few ms
 
 rte_mbuf* mbuf_of(void* m) { return static_cast<rte_mbuf*>(m); }
 rte_mbuf* mbuf_of(const Event& ev) { return ev.m; }
