@@ -206,6 +206,14 @@ bool DataplanePorts::open_kernel(const Config& config, const DataplaneContext& c
     if (!udp_) return false;
     listen_port_ = udp_->local_port();
     wan_device_ = udp_->describe();
+    wan_ = udp_.get();
+    return open_tun(config, context, error);
+}
+
+// The LAN as a TUN device named after the interface: the kernel driver's,
+// and the DPDK/AF_XDP drivers' when no lan port is configured.
+bool DataplanePorts::open_tun(const Config& config, const DataplaneContext& context,
+                              std::string* error) {
     TunPortConfig tun;
     tun.name = config.interface.name;
     tun.queues = context.lcores;
@@ -215,7 +223,6 @@ bool DataplanePorts::open_kernel(const Config& config, const DataplaneContext& c
     tun_ = TunPort::create(tun, error);
     if (!tun_) return false;
     lan_device_ = config.interface.name;
-    wan_ = udp_.get();
     lan_ = tun_.get();
     return true;
 }
@@ -262,19 +269,7 @@ bool DataplanePorts::open_ethdev(const Config& config, const DataplaneContext& c
     context.l2->attach("wan", *wan_framed_, Command::Target::wan, dp.wan->neighbours);
     wan_ = wan_framed_.get();
 
-    if (!dp.lan) {  // the LAN is a TUN device, as with the kernel driver
-        TunPortConfig tun;
-        tun.name = config.interface.name;
-        tun.queues = context.lcores;
-        tun.mtu = config.interface.mtu;
-        tun.addresses = config.interface.addresses;
-        tun.pool = pool_;
-        tun_ = TunPort::create(tun, error);
-        if (!tun_) return false;
-        lan_device_ = config.interface.name;
-        lan_ = tun_.get();
-        return true;
-    }
+    if (!dp.lan) return open_tun(config, context, error);
     if (dp.lan->addresses.empty()) {
         if (error) *error = "the lan port " + dp.lan->device + " has no addresses";
         return false;

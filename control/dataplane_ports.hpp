@@ -69,6 +69,7 @@ public:
 private:
     DataplanePorts() = default;
     bool open_kernel(const Config& config, const DataplaneContext& context, std::string* error);
+    bool open_tun(const Config& config, const DataplaneContext& context, std::string* error);
     bool open_ethdev(const Config& config, const DataplaneContext& context, bool af_xdp,
                      std::string* error);
     bool make_pool(const std::string& name, uint32_t size, uint16_t mtu, rte_mempool** pool,
