@@ -52,6 +52,8 @@ echo "=== build: gcc, ASan + UBSan ==="
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dfuzz_runs="$fuzz_runs"
 ninja -C build-asan
+# tests/lsan.supp: leaks of DPDK's AF_XDP driver and libbpf, not ours.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite "unit + fuzz replays (ASan + UBSan)" build-asan --suite unit --suite fuzz || status=1
 # The daemon itself under the sanitizers: it must exit 0 after SIGTERM, so a
