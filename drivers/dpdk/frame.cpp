@@ -10,13 +10,6 @@ namespace sluice::frame {
 
 namespace {
 
-uint16_t load_be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-void store_be16(uint8_t* p, uint16_t v) noexcept {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-
 // The Ethernet header: our MAC, and the ethertype.
 bool for_mac(const uint8_t* p, const rte_ether_addr& mac) noexcept {
     return std::memcmp(p, mac.addr_bytes, RTE_ETHER_ADDR_LEN) == 0;

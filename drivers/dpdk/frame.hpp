@@ -27,6 +27,15 @@ inline constexpr size_t kUdpLen = 8;
 inline constexpr uint16_t kEtherIpv4 = 0x0800;
 inline constexpr uint16_t kEtherIpv6 = 0x86DD;
 
+// Network byte order, at any alignment.
+[[nodiscard]] inline uint16_t load_be16(const uint8_t* p) noexcept {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+inline void store_be16(uint8_t* p, uint16_t v) noexcept {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
 // Why a received frame went no further. One table gives enum and names.
 #define SLUICE_FRAME_DROPS(X)                                                     \
     X(not_for_us, "frame_not_for_us")      /* another MAC (broadcast ARP too), address or port */ \

@@ -1,5 +1,5 @@
 // The L2 gateway's own frames (l2_frames.hpp). In order:
-//   1. bytes and checksums: big-endian loads/stores, one's-complement sums
+//   1. bytes and checksums (loads, stores and Ethernet from frame.hpp): one's-complement sums
 //      (RFC 1071, via rte_raw_cksum), the ICMPv6 pseudo-header sum and the
 //      incremental update of RFC 1624 (eqn. 3);
 //   2. ARP (RFC 826): parse and write;
@@ -14,6 +14,8 @@
 
 #include <rte_ip.h>
 
+#include "drivers/dpdk/frame.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -23,15 +25,19 @@ namespace {
 
 // ---- 1. Bytes and checksums ------------------------------------------------------
 
-constexpr uint32_t kEthLen = 14;
-constexpr uint32_t kIpv4Len = 20;
-constexpr uint32_t kIpv6Len = 40;
+using frame::kEtherIpv4;
+using frame::kEtherIpv6;
+using frame::load_be16;
+using frame::store_be16;
+using frame::write_ethernet;
+// frame.hpp's sizes, in the type lengths have here.
+constexpr auto kEthLen = static_cast<uint32_t>(frame::kEthernetLen);
+constexpr auto kIpv4Len = static_cast<uint32_t>(frame::kIpv4Len);
+constexpr auto kIpv6Len = static_cast<uint32_t>(frame::kIpv6Len);
 constexpr uint32_t kIcmpHeaderLen = 8;
 constexpr uint32_t kArpBodyLen = 28;
 constexpr uint32_t kNdBodyLen = 24;   // ICMPv6 header + reserved/flags + target
 constexpr uint32_t kNdOptionLen = 8;  // one Ethernet link-layer address option
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86DD;
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoIcmpv6 = 58;
 constexpr uint8_t kNdHopLimit = 255;
@@ -54,23 +60,9 @@ constexpr uint8_t kNaRouter = 0x80;
 constexpr uint8_t kNaSolicited = 0x40;
 constexpr uint8_t kNaOverride = 0x20;
 
-uint16_t load_be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-void store_be16(uint8_t* p, uint16_t v) noexcept {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-
 void store_be32(uint8_t* p, uint32_t v) noexcept {
     store_be16(p, static_cast<uint16_t>(v >> 16));
     store_be16(p + 2, static_cast<uint16_t>(v));
-}
-
-void write_ethernet(uint8_t* f, const rte_ether_addr& src, const rte_ether_addr& dst,
-                    uint16_t type) noexcept {
-    std::memcpy(f, dst.addr_bytes, RTE_ETHER_ADDR_LEN);
-    std::memcpy(f + 6, src.addr_bytes, RTE_ETHER_ADDR_LEN);
-    store_be16(f + 12, type);
 }
 
 // One's-complement additions of 16-bit sums: the byte order does not matter
