@@ -195,10 +195,8 @@ IpAddress Checker::on_link_address(const YNode& n, const std::string& path,
     const std::string expectation = "an IP address on one of this port's subnets";
     const auto a = parse_ip_address(text(n, path, expectation));
     if (!a) expected(n, path, expectation, shown(n.text));
-    const bool on_link = std::any_of(addresses.begin(), addresses.end(), [&](IpPrefix c) {
-        const IpPrefix as_prefix{a->family, a->addr, c.length};
-        return c.family == a->family && as_prefix.masked() == c.masked();
-    });
+    const bool on_link = std::any_of(addresses.begin(), addresses.end(),
+                                     [&](const IpPrefix& c) { return c.contains(*a); });
     if (!on_link)
         expected(n, path, expectation,
                  a->to_string() + ", outside every subnet in " + addresses_path +

@@ -67,6 +67,23 @@ bool IpPrefix::valid() const noexcept {
                        [](uint8_t b) { return b == 0; });
 }
 
+IpAddress IpAddress::of(IpFamily family, const uint8_t* bytes) noexcept {
+    IpAddress a;
+    a.family = family;
+    std::memcpy(a.addr.data(), bytes, IpPrefix::address_bytes(family));
+    return a;
+}
+
+bool IpPrefix::contains(IpFamily f, const uint8_t* bytes) const noexcept {
+    if (f != family) return false;
+    const unsigned whole = length / 8;
+    if (std::memcmp(addr.data(), bytes, whole) != 0) return false;
+    const unsigned rest = length % 8;
+    if (rest == 0) return true;
+    const auto mask = static_cast<uint8_t>(0xff00u >> rest);
+    return ((addr[whole] ^ bytes[whole]) & mask) == 0;
+}
+
 IpPrefix IpPrefix::masked() const noexcept {
     IpPrefix p = *this;
     for (size_t i = 0; i < p.addr.size(); ++i) {

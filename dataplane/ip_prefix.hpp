@@ -29,6 +29,9 @@ struct IpAddress {
     IpFamily family = IpFamily::v4;
     std::array<uint8_t, 16> addr{};
 
+    // An address of `family` from its 4 or 16 bytes in network order.
+    [[nodiscard]] static IpAddress of(IpFamily family, const uint8_t* bytes) noexcept;
+
     // "10.0.0.1", "fd00::1".
     [[nodiscard]] std::string to_string() const;
 
@@ -63,6 +66,12 @@ struct IpPrefix {
     [[nodiscard]] bool is_masked() const noexcept { return masked() == *this; }
     // The address as written, host bits included.
     [[nodiscard]] IpAddress address() const noexcept { return {family, addr}; }
+    // Whether the address (`family`, 4 or 16 bytes in network order) lies
+    // inside this prefix; host bits of the prefix itself are ignored.
+    [[nodiscard]] bool contains(IpFamily f, const uint8_t* bytes) const noexcept;
+    [[nodiscard]] bool contains(const IpAddress& a) const noexcept {
+        return contains(a.family, a.addr.data());
+    }
     // Canonical text, always with the length: "10.0.0.0/8", "fd00::/64".
     [[nodiscard]] std::string to_string() const;
 
