@@ -83,6 +83,9 @@ Gateway::Gateway(Config config, GatewayIo io)
     for (const auto& p : config_.peers)
         if (!p.name.empty()) names_[p.public_key] = p.name;
     const Time now(monotonic_ns());
+    // L2 mode's frames (ARP, ND, released packets) go out as our commands do.
+    if (io_.l2 != nullptr)
+        io_.l2->bind(io_.pool, io_.rcu, [this](const Command& cmd) { return send_command(cmd); });
     device_ = DeviceConfig::from_config(config_, resolve_endpoint);
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);

@@ -24,26 +24,12 @@ MacAddress mac_of(const rte_ether_addr& a) {
 }
 
 IpAddress ip_of(uint8_t family, const uint8_t* a) {
-    IpAddress ip;
-    ip.family = family == 6 ? IpFamily::v6 : IpFamily::v4;
-    std::memcpy(ip.addr.data(), a, family == 6 ? 16 : 4);
-    return ip;
-}
-
-bool prefix_contains(const IpPrefix& p, const IpAddress& a) {
-    if (p.family != a.family) return false;
-    const unsigned whole = p.length / 8;
-    if (std::memcmp(p.addr.data(), a.addr.data(), whole) != 0) return false;
-    const unsigned rest = p.length % 8;
-    if (rest == 0) return true;
-    const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
-    return (p.addr[whole] & mask) == (a.addr[whole] & mask);
+    return IpAddress::of(static_cast<IpFamily>(family), a);  // IpFamily counts 4 and 6
 }
 
 }  // namespace
 
-L2Control::L2Control(rte_mempool* pool, Rcu* rcu, NeighbourOptions options, Sender send)
-    : pool_(pool), rcu_(rcu), options_(options), send_(std::move(send)) {}
+L2Control::L2Control(NeighbourOptions options) : options_(options) {}
 
 L2Control::~L2Control() {
     shutdown();
@@ -58,7 +44,6 @@ std::unique_ptr<L2Link> L2Control::make_link(const std::string& name, uint16_t q
                                              int control_wake_fd, std::string* error) {
     auto link = std::make_unique<Link>();
     link->name = name;
-    link->addresses = config.addresses;
     link->shared = std::make_unique<NeighbourShared>();
     link->resolver = NeighbourResolver(options_);
     auto out = std::make_unique<L2Link>();
@@ -150,7 +135,7 @@ void L2Control::learn(Link& link, rte_mbuf* m, Time now, NeighbourActions& actio
     if (l2::parse_arp(p, len, &arp)) {
         static const uint8_t kZero[4] = {};
         if (std::memcmp(arp.sender_ip, kZero, 4) == 0) return;  // an address probe (RFC 5227)
-        const bool for_us = is_own(link, ip_of(4, arp.target_ip));
+        const bool for_us = link.port->own_address(4, arp.target_ip) != nullptr;
         link.resolver.learned(ip_of(4, arp.sender_ip), mac_of(arp.sender_mac), for_us, now, actions);
         return;
     }
@@ -163,8 +148,8 @@ void L2Control::learn(Link& link, rte_mbuf* m, Time now, NeighbourActions& actio
     }
     static const uint8_t kUnspecified[16] = {};
     if (nd.has_lladdr && std::memcmp(nd.ip_src, kUnspecified, 16) != 0)
-        link.resolver.learned(ip_of(6, nd.ip_src), mac_of(nd.lladdr), is_own(link, ip_of(6, nd.target)),
-                              now, actions);
+        link.resolver.learned(ip_of(6, nd.ip_src), mac_of(nd.lladdr),
+                              link.port->own_address(6, nd.target) != nullptr, now, actions);
 }
 
 void L2Control::carry_out(Link& link, NeighbourActions& actions) {
@@ -186,11 +171,11 @@ void L2Control::carry_out(Link& link, NeighbourActions& actions) {
 // its family.
 void L2Control::solicit(Link& link, const IpAddress& address) {
     const IpPrefix* from = nullptr;
-    for (const IpPrefix& p : link.addresses) {
+    for (const IpPrefix& p : link.port->l2()->addresses) {
         if (p.family != address.family) continue;
-        if (from == nullptr || prefix_contains(p, address)) from = &p;
+        if (from == nullptr || p.contains(address)) from = &p;
     }
-    if (from == nullptr || link.port == nullptr) {
+    if (from == nullptr) {
         ++link.requests_failed;
         return;
     }
@@ -214,6 +199,10 @@ void L2Control::solicit(Link& link, const IpAddress& address) {
 }
 
 bool L2Control::send_frame(Link& link, rte_mbuf* m) {
+    if (!send_) {  // not bound yet: nothing can go out
+        rte_pktmbuf_free(m);
+        return false;
+    }
     Command cmd;
     cmd.kind = Command::Kind::send_frame;
     cmd.port = link.target;
@@ -237,12 +226,6 @@ void L2Control::publish(Link& link) {
     } else {
         delete old;  // before the lcores exist
     }
-}
-
-bool L2Control::is_own(const Link& link, const IpAddress& address) const noexcept {
-    for (const IpPrefix& p : link.addresses)
-        if (p.family == address.family && p.addr == address.addr) return true;
-    return false;
 }
 
 std::vector<L2PortStatus> L2Control::status() const {

@@ -52,12 +52,15 @@ public:
     // mbuf and counts when the ring is full).
     using Sender = std::function<bool(const Command&)>;
 
-    // `pool` (control-made frames) and `rcu` (retiring tables) may come
-    // later, through bind(), once the ports and lcores exist.
-    L2Control(rte_mempool* pool, Rcu* rcu, NeighbourOptions options, Sender send);
-    void bind(rte_mempool* pool, Rcu* rcu) noexcept {
+    explicit L2Control(NeighbourOptions options);
+    // What the control thread lends, once the ports and lcores exist (the
+    // Gateway binds itself): the pool for the frames made here, RCU for
+    // retiring tables, and its command path to lcore 0. Until then tables
+    // are swapped and freed at once and nothing is sent.
+    void bind(rte_mempool* pool, Rcu* rcu, Sender send) {
         pool_ = pool;
         rcu_ = rcu;
+        send_ = std::move(send);
     }
     ~L2Control();
     L2Control(const L2Control&) = delete;
@@ -84,7 +87,6 @@ private:
         std::string name;
         FramedPort* port = nullptr;
         Command::Target target = Command::Target::wan;
-        std::vector<IpPrefix> addresses;
         std::vector<rte_ring*> rings;
         std::unique_ptr<NeighbourShared> shared;
         NeighbourResolver resolver;
@@ -97,10 +99,9 @@ private:
     void solicit(Link& link, const IpAddress& address);
     void publish(Link& link);
     bool send_frame(Link& link, rte_mbuf* m);
-    [[nodiscard]] bool is_own(const Link& link, const IpAddress& address) const noexcept;
 
-    rte_mempool* pool_;
-    Rcu* rcu_;
+    rte_mempool* pool_ = nullptr;
+    Rcu* rcu_ = nullptr;
     NeighbourOptions options_;
     Sender send_;
     std::vector<std::unique_ptr<Link>> links_;

@@ -23,8 +23,6 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -218,22 +216,10 @@ int run(const Args& args, Config config) {
     // 6. The driver and its ports (control/dataplane_ports: auto's choice and
     // why), and the L2 mode's neighbour resolution for DPDK and AF_XDP ports.
     const int events_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    std::unique_ptr<LcoreGroup> lcores;
     NeighbourOptions neighbour_options;
     neighbour_options.reachable = std::chrono::seconds(config.dataplane.neighbour_reachable_seconds);
-    // Frames the control thread makes go out through lcore 0, like handshakes.
-    auto l2 = std::make_unique<L2Control>(nullptr, nullptr, neighbour_options,
-                                          [&lcores](const Command& cmd) {
-                                              Lcore& lcore = *lcores->lcores().front();
-                                              if (rte_ring_sp_enqueue_elem(lcore.config().commands,
-                                                                           const_cast<Command*>(&cmd),
-                                                                           sizeof(Command)) != 0) {
-                                                  rte_pktmbuf_free(cmd.m);
-                                                  return false;
-                                              }
-                                              lcore.wake();
-                                              return true;
-                                          });
+    // The Gateway lends it its pool, RCU and command path once it exists.
+    auto l2 = std::make_unique<L2Control>(neighbour_options);
     DataplaneContext context;
     context.lcores = static_cast<uint16_t>(lcore_count);
     context.control_wake_fd = events_fd;
@@ -261,9 +247,8 @@ int run(const Args& args, Config config) {
     lg.control_wake_fd = events_fd;
     lg.burst = static_cast<uint16_t>(config.dataplane.burst);
     lg.busy_poll_us = config.dataplane.busy_poll_us;
-    lcores = LcoreGroup::create(lg, &error);
+    auto lcores = LcoreGroup::create(lg, &error);
     if (!lcores) return fail(error);
-    l2->bind(ports->pool(), &lcores->rcu());
     GatewayIo io;
     io.wan = ports->wan();
     io.lan = ports->lan();

@@ -20,24 +20,11 @@ constexpr uint8_t kIcmpV6 = 58;
 
 bool is_group(const uint8_t* mac) noexcept { return (mac[0] & 1) != 0; }
 
-uint16_t load_be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-bool prefix_contains(const IpPrefix& p, uint8_t family, const uint8_t* a) noexcept {
-    if (static_cast<uint8_t>(p.family) != family) return false;
-    const unsigned bits = p.length;
-    const unsigned whole = bits / 8;
-    if (std::memcmp(p.addr.data(), a, whole) != 0) return false;
-    const unsigned rest = bits % 8;
-    if (rest == 0) return true;
-    const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
-    return (p.addr[whole] & mask) == (a[whole] & mask);
-}
-
-IpAddress address_of(uint8_t family, const uint8_t* a) noexcept {
-    IpAddress ip;
-    ip.family = family == 6 ? IpFamily::v6 : IpFamily::v4;
-    std::memcpy(ip.addr.data(), a, family == 6 ? 16 : 4);
-    return ip;
+// Whether the IP packet at ip (ethertype `type`) says UDP: a peek at its
+// protocol / next-header byte, the headers are parse_udp's to check.
+bool is_udp(const uint8_t* ip, uint32_t room, uint16_t type) noexcept {
+    if (type == frame::kEtherIpv4) return room >= frame::kIpv4Len && ip[9] == 17;
+    return room >= frame::kIpv6Len && ip[6] == 17;
 }
 
 }  // namespace
@@ -145,11 +132,13 @@ const IpPrefix* FramedPort::source_for(uint8_t family) const noexcept {
 }
 
 std::optional<IpAddress> FramedPort::next_hop_for(uint8_t family, const uint8_t* dst) const noexcept {
+    const auto f = static_cast<IpFamily>(family);  // 4 or 6, as IpFamily counts
     for (const IpPrefix& p : l2_->addresses)
-        if (prefix_contains(p, family, dst)) return address_of(family, dst);
+        if (p.contains(f, dst)) return IpAddress::of(f, dst);
     const L2Route* best = nullptr;
     for (const L2Route& r : l2_->routes)
-        if (prefix_contains(r.to, family, dst) && (best == nullptr || r.to.length > best->to.length))
+        if (r.to.contains(f, dst) &&
+            (best == nullptr || r.to.length > best->to.length))
             best = &r;
     if (best != nullptr) return best->via;
     if (l2_->gateway && static_cast<uint8_t>(l2_->gateway->family) == family) return l2_->gateway;
@@ -189,17 +178,17 @@ bool FramedPort::l2_address(uint16_t q, rte_mbuf* m, const IpAddress& next_hop) 
 
 // ---- L2 mode: receive ---------------------------------------------------------------------------
 
-bool FramedPort::answer_arp(uint16_t q, rte_mbuf* m) noexcept {
+void FramedPort::answer_arp(uint16_t q, rte_mbuf* m) noexcept {
     const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
     l2::ArpInfo arp;
     if (!l2::parse_arp(p, rte_pktmbuf_data_len(m), &arp)) {
         count(q, FrameDrop::malformed);
         rte_pktmbuf_free(m);
-        return true;
+        return;
     }
     if (std::memcmp(arp.sender_mac.addr_bytes, mac_.addr_bytes, RTE_ETHER_ADDR_LEN) == 0) {
         rte_pktmbuf_free(m);  // our own request, seen again on a shared segment
-        return true;
+        return;
     }
     if (arp.op == l2::kArpRequest && own_address(4, arp.target_ip) != nullptr) {
         if (rte_mbuf* r = rte_pktmbuf_alloc(m->pool)) {
@@ -212,7 +201,6 @@ bool FramedPort::answer_arp(uint16_t q, rte_mbuf* m) noexcept {
         }
     }
     if (!punt(q, m, Punt::learn)) rte_pktmbuf_free(m);
-    return true;
 }
 
 bool FramedPort::answer_nd(uint16_t q, rte_mbuf* m, uint32_t l3_len) noexcept {
@@ -272,27 +260,36 @@ void FramedPort::send_icmp_error(uint16_t q, rte_mbuf* m, uint8_t family, uint8_
     reply(q, m);
 }
 
-bool FramedPort::l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept {
+FramedPort::L2Verdict FramedPort::l2_receive(uint16_t q, rte_mbuf* m, bool lan,
+                                             uint32_t* ip_len) noexcept {
     auto* p = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(m);
-    if (len < frame::kEthernetLen) return false;  // the parser counts it
+    if (len < frame::kEthernetLen) return L2Verdict::pass;  // the parser counts it
     const bool group = is_group(p);
-    if (!group && std::memcmp(p, mac_.addr_bytes, RTE_ETHER_ADDR_LEN) != 0) return false;
-    const uint16_t type = load_be16(p + 12);
-    if (type == l2::kEtherArp) return answer_arp(q, m);
-    if (type != frame::kEtherIpv4 && type != frame::kEtherIpv6) return false;
+    if (!group && std::memcmp(p, mac_.addr_bytes, RTE_ETHER_ADDR_LEN) != 0) return L2Verdict::pass;
+    const uint16_t type = frame::load_be16(p + 12);
+    if (type == l2::kEtherArp) {
+        answer_arp(q, m);
+        return L2Verdict::consumed;
+    }
+    if (type != frame::kEtherIpv4 && type != frame::kEtherIpv6) return L2Verdict::pass;
+    // The WAN's fast path: tunnel traffic (UDP to our MAC) goes straight to
+    // parse_udp, which checks the headers once.
+    if (!lan && !group && is_udp(p + frame::kEthernetLen, len - frame::kEthernetLen, type))
+        return L2Verdict::pass;
 
     l2::IpView ip;
-    if (!l2::parse_ip_header(p + frame::kEthernetLen, len - frame::kEthernetLen, &ip)) return false;
-    // The WAN's fast path: tunnel traffic (UDP) to us goes straight on.
-    if (!lan && ip.protocol == 17 && !group) return false;
+    if (!l2::parse_ip_header(p + frame::kEthernetLen, len - frame::kEthernetLen, &ip) ||
+        ip.family != (type == frame::kEtherIpv4 ? 4 : 6))
+        return L2Verdict::pass;
     if (ip.family == 6 && ip.protocol == kIcmpV6 && ip.total_len >= 41) {
         const uint8_t icmp_type = p[frame::kEthernetLen + 40];
         if (icmp_type == l2::kNdSolicit || icmp_type == l2::kNdAdvert) {
-            if (answer_nd(q, m, ip.total_len)) return true;
-            count(q, FrameDrop::malformed);
-            rte_pktmbuf_free(m);
-            return true;
+            if (!answer_nd(q, m, ip.total_len)) {
+                count(q, FrameDrop::malformed);
+                rte_pktmbuf_free(m);
+            }
+            return L2Verdict::consumed;
         }
     }
     if (own_address(ip.family, ip.dst) != nullptr) {
@@ -301,25 +298,25 @@ bool FramedPort::l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept {
             l2::echo_reply_in_place(p, frame::kEthernetLen + ip.total_len);
             ++queues_[q].l2.echo_replies;
             reply(q, m);
-            return true;
+            return L2Verdict::consumed;
         }
-        if (!lan && ip.protocol == 17) return false;  // UDP to us on the WAN: the tunnel's parser
+        if (!lan && ip.protocol == 17) return L2Verdict::pass;  // UDP to us: the tunnel's parser
         count(q, FrameDrop::not_forwarded);
         rte_pktmbuf_free(m);
-        return true;
+        return L2Verdict::consumed;
     }
-    if (!lan) return false;  // the WAN forwards nothing: the parser says not_for_us
+    if (!lan) return L2Verdict::pass;  // the WAN forwards nothing: the parser says not_for_us
     if (group) {
         count(q, FrameDrop::not_forwarded);
         rte_pktmbuf_free(m);
-        return true;
+        return L2Verdict::consumed;
     }
     // Forwarding into the tunnel: TTL, then the tunnel's MTU.
     if (!l2::decrement_ttl(p + frame::kEthernetLen, ip.total_len)) {
         count(q, FrameDrop::ttl_expired);
         send_icmp_error(q, m, ip.family, static_cast<uint8_t>(l2::IcmpError::time_exceeded),
                         ip.total_len);
-        return true;
+        return L2Verdict::consumed;
     }
     if (l2_->tunnel_mtu != 0 && ip.total_len > l2_->tunnel_mtu) {
         count(q, FrameDrop::too_big);
@@ -329,9 +326,10 @@ bool FramedPort::l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept {
         } else {
             rte_pktmbuf_free(m);  // sluice does not fragment
         }
-        return true;
+        return L2Verdict::consumed;
     }
-    return false;
+    *ip_len = ip.total_len;  // checked here: parse_ip need not look again
+    return L2Verdict::deliver;
 }
 
 // ---- UdpOverEthernet ---------------------------------------------------------------------------
@@ -339,7 +337,9 @@ bool FramedPort::l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept {
 uint16_t UdpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
     return receive(q, pkts, n,
                    [this, q](const uint8_t* p, uint32_t len, rte_mbuf* m, uint32_t* off, uint32_t* l) {
-                       if (l2() != nullptr && l2_receive(q, m, false)) return FrameDrop::count;
+                       uint32_t ip_len = 0;
+                       if (l2() != nullptr && l2_receive(q, m, false, &ip_len) == L2Verdict::consumed)
+                           return FrameDrop::count;
                        return frame::parse_udp(p, len, local_, mbuf_endpoint(m), off, l);
                    });
 }
@@ -383,7 +383,17 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
 uint16_t IpOverEthernet::rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept {
     return receive(q, pkts, n,
                    [this, q](const uint8_t* p, uint32_t len, rte_mbuf* m, uint32_t* off, uint32_t* l) {
-                       if (l2() != nullptr && l2_receive(q, m, true)) return FrameDrop::count;
+                       uint32_t ip_len = 0;
+                       switch (l2() != nullptr ? l2_receive(q, m, true, &ip_len) : L2Verdict::pass) {
+                           case L2Verdict::consumed:
+                               return FrameDrop::count;
+                           case L2Verdict::deliver:
+                               *off = static_cast<uint32_t>(frame::kEthernetLen);
+                               *l = ip_len;
+                               return FrameDrop::none;
+                           case L2Verdict::pass:
+                               break;
+                       }
                        return frame::parse_ip(p, len, mac_, off, l);
                    });
 }

@@ -108,6 +108,8 @@ public:
     [[nodiscard]] Port& lower() const noexcept { return lower_; }
     [[nodiscard]] const L2Link* l2() const noexcept { return l2_.get(); }
     [[nodiscard]] const rte_ether_addr& mac() const noexcept { return mac_; }
+    // L2 mode: which of our addresses `a` (family 4 or 6) is, or null.
+    [[nodiscard]] const IpPrefix* own_address(uint8_t family, const uint8_t* a) const noexcept;
     void flush(uint16_t q, bool idle) noexcept override { lower_.flush(q, idle); }
     uint16_t tx_frames(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override {
         return lower_.tx_burst(q, pkts, n);
@@ -123,9 +125,12 @@ protected:
     template <typename Parse>
     uint16_t receive(uint16_t q, rte_mbuf** pkts, uint16_t n, Parse parse) noexcept;
 
-    // L2 mode, receive: ARP, ND and pings for our addresses (true: the frame
-    // was consumed: answered, punted or dropped). `lan`: forwarding checks too.
-    bool l2_receive(uint16_t q, rte_mbuf* m, bool lan) noexcept;
+    // L2 mode, receive: ARP, ND and pings for our addresses; `lan`:
+    // forwarding checks too. consumed: answered, punted or dropped here;
+    // deliver (LAN): an IP packet of *ip_len bytes after the Ethernet header,
+    // checked; pass: the adapter's own parser decides (and counts).
+    enum class L2Verdict : uint8_t { pass, consumed, deliver };
+    L2Verdict l2_receive(uint16_t q, rte_mbuf* m, bool lan, uint32_t* ip_len) noexcept;
     // L2 mode, send: the frame at m (Ethernet header written but for the
     // destination MAC) goes to `next_hop`: its MAC from the table, or punted.
     // False: the frame was consumed (punted or dropped).
@@ -147,9 +152,8 @@ private:
     };
     bool punt(uint16_t q, rte_mbuf* m, Punt kind) noexcept;
     void reply(uint16_t q, rte_mbuf* m) noexcept { queues_[q].replies.push_back(m); }
-    [[nodiscard]] const IpPrefix* own_address(uint8_t family, const uint8_t* a) const noexcept;
     [[nodiscard]] const IpPrefix* source_for(uint8_t family) const noexcept;
-    bool answer_arp(uint16_t q, rte_mbuf* m) noexcept;
+    void answer_arp(uint16_t q, rte_mbuf* m) noexcept;  // always consumes m
     bool answer_nd(uint16_t q, rte_mbuf* m, uint32_t l3_len) noexcept;
     void send_icmp_error(uint16_t q, rte_mbuf* m, uint8_t family, uint8_t kind, uint32_t quote) noexcept;
 
