@@ -37,46 +37,19 @@ setup_topology
 
 # start_auto CASE WAN_PORT_LINES...: starts A as start_sluiced would for kind
 # "sluice", except that dataplane is `driver: auto` with the given lines
-# under `ports:` (already indented by 4). Its log is gateway-A-CASE.log.
+# under `ports:` (lib.sh's SLUICED_PORT_LINES). Its log is gateway-A-CASE.log.
 start_auto() {
-    local case=$1 side=A peer=B ip line
+    local case=$1 side=A peer=B
     shift
     local ifname=${GW_IF[$side]} conf=$TMP/$side-$case.yaml
     GW_KIND[$side]=sluice
     GW_OPTS[$side]=
     GW_LOG[$side]=$TMP/gateway-$side-$case.log
     echo "==== $(date +%T.%N) starting sluice, driver auto, case $case" >>"${GW_LOG[$side]}"
-    {
-        echo "interface:"
-        echo "  name: $ifname"
-        echo "  private_key_file: $TMP/$side.key"
-        echo "  listen_port: ${GW_PORT[$side]}"
-        echo "  addresses: [${TUN4[$side]}/24, \"${TUN6[$side]}/64\"]"
-        echo "  mtu: $TUNNEL_MTU"
-        echo "dataplane:"
-        echo "  driver: auto"
-        [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
-        echo "  ports:"
-        for line in "$@"; do echo "    $line"; done
-        echo "peers:"
-        echo "  - name: site-${peer,,}"
-        echo "    public_key: ${PUB[$peer]}"
-        [ -z "$PSK_FILE" ] || echo "    preshared_key_file: $PSK_FILE"
-        echo "    endpoint: \"${WAN4[$peer]}:${GW_PORT[$peer]}\""
-        echo "    allowed_ips:"
-        for ip in $(peer_allowed_ips "$side"); do echo "      - \"$ip\""; done
-        echo "    persistent_keepalive: 0"
-    } >"$conf"
-    # shellcheck disable=SC2034  # lib.sh's state, set as start_sluiced sets it
-    GW_CONF[$side]=$conf
-    "$SLUICED" --check --config "$conf" >>"${GW_LOG[$side]}" 2>&1 ||
-        fail "case $case: sluiced --check rejects $conf: $(tail -n 1 "${GW_LOG[$side]}")"
-    ip netns exec "${NS_GW[$side]}" "$SLUICED" --config "$conf" --foreground \
-        >>"${GW_LOG[$side]}" 2>&1 9>&- &
-    GW_PID[$side]=$!
-    wait_gateway_ready "$side" "sluiced (driver auto, case $case)"
-    wait_for 5 tun_configured "$side" ||
-        fail "case $case: sluiced ($side): $ifname not up with ${TUN4[$side]}/24, ${TUN6[$side]}/64, mtu $TUNNEL_MTU: $(in_gw "$side" ip -o addr show dev "$ifname" 2>&1 | tr '\n' ' ')"
+    SLUICED_PORT_LINES=("$@")
+    sluiced_yaml "$side" "$peer" "${WAN4[$peer]}:${GW_PORT[$peer]}" 0 "" auto >"$conf"
+    SLUICED_PORT_LINES=()
+    launch_sluiced "$side" "$conf" "case $case: sluiced (driver auto)" tun
     in_gw "$side" ip route replace "${LAN4_NET[$peer]}" dev "$ifname"
     in_gw "$side" ip -6 route replace "${LAN6_NET[$peer]}" dev "$ifname"
     ok "case $case: sluiced with driver auto started and answers wg(8)"

@@ -442,65 +442,82 @@ share_wan_link() {
     ip netns exec "$NS_WAN" ethtool -K "to-${side,,}" tx off tso off gso off >/dev/null 2>&1 || true
 }
 
+# sluiced_yaml SIDE PEER ENDPOINT KEEPALIVE REKEY DRIVER [REACHABLE]: side's
+# configuration on stdout. Its ports follow the driver (dpdk: net_af_packet
+# on wan0 and lan0; af_xdp: wan0; kernel: none), or are SLUICED_PORT_LINES
+# (each written under `ports:`) when a test sets that array.
+SLUICED_PORT_LINES=()
+sluiced_yaml() {
+    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=$6 reachable=${7:-} ip line
+    local ports=()
+    case $driver in
+        dpdk)
+            ports=("wan:" "  device: \"net_af_packet0,iface=wan0\""
+                "  addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]"
+                "lan:" "  device: \"net_af_packet1,iface=lan0\""
+                "  addresses: [${GW_LAN4[$side]}/24, \"${GW_LAN6[$side]}/64\"]")
+            ;;
+        af_xdp) ports=("wan:" "  device: wan0" "  addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]") ;;
+    esac
+    [ ${#SLUICED_PORT_LINES[@]} -eq 0 ] || ports=("${SLUICED_PORT_LINES[@]}")
+    echo "interface:"
+    echo "  name: ${GW_IF[$side]}"
+    echo "  private_key_file: $TMP/$side.key"
+    echo "  listen_port: ${GW_PORT[$side]}"
+    echo "  addresses: [${TUN4[$side]}/24, \"${TUN6[$side]}/64\"]"
+    echo "  mtu: $TUNNEL_MTU"
+    echo "dataplane:"
+    echo "  driver: $driver"
+    if [ "$driver" != kernel ]; then
+        [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
+        [ -z "$reachable" ] || echo "  neighbour_reachable_seconds: $reachable"
+    fi
+    if [ ${#ports[@]} -gt 0 ]; then
+        echo "  ports:"
+        for line in "${ports[@]}"; do echo "    $line"; done
+    fi
+    echo "peers:"
+    echo "  - name: site-${peer,,}"
+    echo "    public_key: ${PUB[$peer]}"
+    [ -z "$PSK_FILE" ] || echo "    preshared_key_file: $PSK_FILE"
+    [ -z "$endpoint" ] || echo "    endpoint: \"$endpoint\""
+    echo "    allowed_ips:"
+    for ip in $(peer_allowed_ips "$side"); do echo "      - \"$ip\""; done
+    echo "    persistent_keepalive: $keepalive"
+    if [ -n "$rekey" ]; then
+        echo "testing:"
+        echo "  rekey_after_seconds: $rekey"
+    fi
+}
+
+# launch_sluiced SIDE CONF LABEL tun|no-tun: checks CONF, starts sluiced on
+# it in side's namespace and returns once it answers wg(8) (and, with tun,
+# once its TUN device is up with the tunnel addresses and MTU).
+launch_sluiced() {
+    local side=$1 conf=$2 label=$3 tun=$4 ifname=${GW_IF[$1]}
+    GW_CONF[$side]=$conf
+    "$SLUICED" --check --config "$conf" >>"${GW_LOG[$side]}" 2>&1 ||
+        fail "$label: sluiced --check rejects the generated configuration $conf: $(tail -n 1 "${GW_LOG[$side]}")"
+    ip netns exec "${NS_GW[$side]}" "$SLUICED" --config "$conf" --foreground \
+        >>"${GW_LOG[$side]}" 2>&1 9>&- &
+    GW_PID[$side]=$!
+    wait_gateway_ready "$side" "$label"
+    [ "$tun" = tun ] || return 0
+    # sluiced owns the TUN device: it must be up with the configured
+    # addresses and MTU by the time it answers wg(8).
+    wait_for 5 tun_configured "$side" ||
+        fail "$label ($side): $ifname not up with ${TUN4[$side]}/24, ${TUN6[$side]}/64, mtu $TUNNEL_MTU: $(in_gw "$side" ip -o addr show dev "$ifname" 2>&1 | tr '\n' ' ')"
+}
+
 start_sluiced() {
-    local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=${6:-kernel} reachable=${7:-}
-    local ifname=${GW_IF[$1]} ip
-    local conf=$TMP/$side.yaml
+    local side=$1 driver=${6:-kernel}
     case $driver in
         dpdk) take_over_links "$side" ;;
         af_xdp) share_wan_link "$side" ;;
     esac
-    {
-        echo "interface:"
-        echo "  name: $ifname"
-        echo "  private_key_file: $TMP/$side.key"
-        echo "  listen_port: ${GW_PORT[$side]}"
-        echo "  addresses: [${TUN4[$side]}/24, \"${TUN6[$side]}/64\"]"
-        echo "  mtu: $TUNNEL_MTU"
-        echo "dataplane:"
-        echo "  driver: $driver"
-        if [ "$driver" = dpdk ]; then
-            [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
-            [ -z "$reachable" ] || echo "  neighbour_reachable_seconds: $reachable"
-            echo "  ports:"
-            echo "    wan:"
-            echo "      device: \"net_af_packet0,iface=wan0\""
-            echo "      addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]"
-            echo "    lan:"
-            echo "      device: \"net_af_packet1,iface=lan0\""
-            echo "      addresses: [${GW_LAN4[$side]}/24, \"${GW_LAN6[$side]}/64\"]"
-        elif [ "$driver" = af_xdp ]; then
-            [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
-            echo "  ports:"
-            echo "    wan:"
-            echo "      device: wan0"
-            echo "      addresses: [${WAN4[$side]}/24, \"${WAN6[$side]}/64\"]"
-        fi
-        echo "peers:"
-        echo "  - name: site-${peer,,}"
-        echo "    public_key: ${PUB[$peer]}"
-        [ -z "$PSK_FILE" ] || echo "    preshared_key_file: $PSK_FILE"
-        [ -z "$endpoint" ] || echo "    endpoint: \"$endpoint\""
-        echo "    allowed_ips:"
-        for ip in $(peer_allowed_ips "$side"); do echo "      - \"$ip\""; done
-        echo "    persistent_keepalive: $keepalive"
-        if [ -n "$rekey" ]; then
-            echo "testing:"
-            echo "  rekey_after_seconds: $rekey"
-        fi
-    } >"$conf"
-    GW_CONF[$side]=$conf
-    "$SLUICED" --check --config "$conf" >>"${GW_LOG[$side]}" 2>&1 ||
-        fail "sluiced --check rejects the generated configuration $conf"
-    ip netns exec "${NS_GW[$side]}" "$SLUICED" --config "$conf" --foreground \
-        >>"${GW_LOG[$side]}" 2>&1 9>&- &
-    GW_PID[$side]=$!
-    wait_gateway_ready "$side" sluiced
-    [ "$driver" != dpdk ] || return 0
-    # sluiced owns the TUN device: it must be up with the configured
-    # addresses and MTU by the time it answers wg(8).
-    wait_for 5 tun_configured "$side" ||
-        fail "sluiced ($side): $ifname not up with ${TUN4[$side]}/24, ${TUN6[$side]}/64, mtu $TUNNEL_MTU: $(in_gw "$side" ip -o addr show dev "$ifname" 2>&1 | tr '\n' ' ')"
+    sluiced_yaml "$1" "$2" "$3" "$4" "$5" "$driver" "${7:-}" >"$TMP/$side.yaml"
+    # L2 mode has no TUN device: sluice routes by itself.
+    launch_sluiced "$side" "$TMP/$side.yaml" sluiced "$([ "$driver" = dpdk ] && echo no-tun || echo tun)"
 }
 
 tun_configured() {
