@@ -10,8 +10,6 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -23,6 +21,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tests/unit/guarded_bytes.hpp"
 
 #include "drivers/dpdk/l3_over_l2.hpp"
 #include "drivers/eal.hpp"
@@ -242,30 +242,7 @@ Bytes arp_request() {
     return f;
 }
 
-// `n` bytes ending where an unreadable page begins.
-class GuardedBytes {
-public:
-    GuardedBytes(const uint8_t* data, size_t n) {
-        const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-        size_ = (n + page - 1) / page * page + page;
-        void* base =
-            mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (base == MAP_FAILED) std::abort();
-        base_ = static_cast<uint8_t*>(base);
-        if (mprotect(base_ + size_ - page, page, PROT_NONE) != 0) std::abort();
-        data_ = base_ + size_ - page - n;
-        if (n > 0) std::memcpy(data_, data, n);
-    }
-    ~GuardedBytes() { munmap(base_, size_); }
-    GuardedBytes(const GuardedBytes&) = delete;
-    GuardedBytes& operator=(const GuardedBytes&) = delete;
-    [[nodiscard]] const uint8_t* data() const { return data_; }
-
-private:
-    uint8_t* base_ = nullptr;
-    uint8_t* data_ = nullptr;
-    size_t size_ = 0;
-};
+using sluice::testing::GuardedBytes;
 
 struct Parsed {
     FrameDrop drop = FrameDrop::count;

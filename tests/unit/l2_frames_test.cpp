@@ -8,8 +8,6 @@
 
 #include <gtest/gtest.h>
 #include <rte_ether.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,6 +15,8 @@
 #include <initializer_list>
 #include <string>
 #include <vector>
+
+#include "tests/unit/guarded_bytes.hpp"
 
 namespace sluice {
 namespace {
@@ -268,31 +268,7 @@ Bytes na_frame() {
     return nd_frame(136, kHostV6, kGatewayV6, kHostV6, 0x60, lladdr_option(2, kHostMac));
 }
 
-// `n` bytes ending where an unreadable page begins; writable.
-class GuardedBytes {
-public:
-    GuardedBytes(const uint8_t* data, size_t n) {
-        const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-        size_ = (n + page - 1) / page * page + page;
-        void* base =
-            mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (base == MAP_FAILED) std::abort();
-        base_ = static_cast<uint8_t*>(base);
-        if (mprotect(base_ + size_ - page, page, PROT_NONE) != 0) std::abort();
-        data_ = base_ + size_ - page - n;
-        if (n > 0) std::memcpy(data_, data, n);
-    }
-    explicit GuardedBytes(const Bytes& b) : GuardedBytes(b.data(), b.size()) {}
-    ~GuardedBytes() { munmap(base_, size_); }
-    GuardedBytes(const GuardedBytes&) = delete;
-    GuardedBytes& operator=(const GuardedBytes&) = delete;
-    [[nodiscard]] uint8_t* data() const { return data_; }
-
-private:
-    uint8_t* base_ = nullptr;
-    uint8_t* data_ = nullptr;
-    size_t size_ = 0;
-};
+using sluice::testing::GuardedBytes;
 
 bool parse_arp(const Bytes& f, size_t len, l2::ArpInfo* out) {
     const GuardedBytes g(f.data(), len);
