@@ -98,11 +98,11 @@ uint16_t FramedPort::receive(uint16_t q, rte_mbuf** pkts, uint16_t n, Parse pars
         rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - length));
         pkts[kept++] = m;
     }
-    if (l2_) finish_receive(q);
+    if (l2_) finish_burst(q);
     return kept;
 }
 
-void FramedPort::finish_receive(uint16_t q) noexcept {
+void FramedPort::finish_burst(uint16_t q) noexcept {
     QueueCounters& c = queues_[q];
     if (!c.replies.empty()) {
         lower_.tx_burst(q, c.replies.data(), static_cast<uint16_t>(c.replies.size()));
@@ -374,7 +374,7 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
         if (hop && !l2_address(q, m, *hop)) continue;
         pkts[kept++] = m;
     }
-    if (l2() != nullptr) finish_receive(q);  // wakes control for what was punted
+    if (l2() != nullptr) finish_burst(q);  // wakes control for what was punted
     return kept == 0 ? 0 : lower().tx_burst(q, pkts, kept);
 }
 
@@ -433,7 +433,7 @@ uint16_t IpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexc
         if (hop && !l2_address(q, m, *hop)) continue;
         pkts[kept++] = m;
     }
-    if (l2() != nullptr) finish_receive(q);
+    if (l2() != nullptr) finish_burst(q);
     return kept == 0 ? 0 : lower().tx_burst(q, pkts, kept);
 }
 

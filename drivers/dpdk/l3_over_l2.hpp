@@ -137,8 +137,9 @@ protected:
     bool l2_address(uint16_t q, rte_mbuf* m, const IpAddress& next_hop) noexcept;
     // The next hop for a destination: itself on-link, else a route or the gateway.
     [[nodiscard]] std::optional<IpAddress> next_hop_for(uint8_t family, const uint8_t* dst) const noexcept;
-    // After an rx burst: send the replies made, wake control if anything was punted.
-    void finish_receive(uint16_t q) noexcept;
+    // After an rx or tx burst: send the replies made, wake control (one
+    // eventfd write per burst) if anything was punted.
+    void finish_burst(uint16_t q) noexcept;
 
     const rte_ether_addr mac_;
     const rte_ether_addr next_hop_;
