@@ -2,8 +2,6 @@
 // lcores read. See gateway.hpp for the order of work in one round.
 #include "control/gateway.hpp"
 
-#include "control/l2_control.hpp"
-
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -20,11 +18,11 @@
 #include <utility>
 
 #include "control/ctl_server.hpp"
+#include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
+#include "control/l2_control.hpp"
 #include "control/log.hpp"
 #include "control/uapi_server.hpp"
-#include "drivers/kernel/tun_port.hpp"
-#include "drivers/kernel/udp_port.hpp"
 
 namespace sluice {
 
@@ -85,7 +83,7 @@ Gateway::Gateway(Config config, GatewayIo io)
     const Time now(monotonic_ns());
     // L2 mode's frames (ARP, ND, released packets) go out as our commands do.
     if (io_.l2 != nullptr)
-        io_.l2->bind(io_.pool, io_.rcu, [this](const Command& cmd) { return send_command(cmd); });
+        io_.l2->bind(io_.ports->pool(), io_.rcu, [this](const Command& cmd) { return send_command(cmd); });
     device_ = DeviceConfig::from_config(config_, resolve_endpoint);
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);
@@ -289,7 +287,7 @@ bool Gateway::send_raw(const uint8_t* data, size_t len, const MbufEndpoint& to) 
         ++counters_.no_endpoint;
         return false;
     }
-    rte_mbuf* m = rte_pktmbuf_alloc(io_.pool);
+    rte_mbuf* m = rte_pktmbuf_alloc(io_.ports->pool());
     if (m == nullptr) return false;
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
     if (p == nullptr) {

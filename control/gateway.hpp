@@ -26,7 +26,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -51,29 +50,21 @@ struct rte_ring;
 
 namespace sluice {
 
+class DataplanePorts;
 class L2Control;
 class UapiServer;
 class CtlServer;
 
-// What sluiced_main built for the gateway: the ports, the lcores and their
-// rings. The Gateway uses them; sluiced_main owns them.
+// What sluiced_main built for the gateway: the driver's ports (with their
+// pool, listen port, driver name and the reason for it), the lcores and
+// their rings. The Gateway uses them; sluiced_main owns them.
 struct GatewayIo {
-    Port* wan = nullptr;
-    Port* lan = nullptr;
-    uint16_t listen_port = 0;  // the WAN's UDP port as bound
-    // The ports as `sluicectl show ports` lists them, counters aside
-    // (control/dataplane_ports); wan first.
-    std::function<std::vector<ctl::PortInfo>()> describe_ports;
-    // The L2 framing's drops and replies by name (sluicectl show drops).
-    std::function<std::vector<std::pair<std::string, uint64_t>>()> framing_counts;
+    const DataplanePorts* ports = nullptr;
     L2Control* l2 = nullptr;  // L2 mode's neighbour resolution; null: no L2 port
-    rte_mempool* pool = nullptr;
     std::vector<Lcore*> lcores;
     int events_wake_fd = -1;  // the eventfd lcores write after posting Events
     std::atomic<const Snapshot*>* snapshot = nullptr;
     Rcu* rcu = nullptr;
-    std::string driver = "kernel";
-    std::string driver_reason;  // why this driver (driver: auto)
     unsigned control_lcore_id = 0;
 };
 

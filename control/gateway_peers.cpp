@@ -10,9 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
-#include "drivers/kernel/udp_port.hpp"
 
 namespace sluice {
 
@@ -135,7 +135,7 @@ uapi::Error Gateway::uapi_set(const uapi::SetRequest& request) {
     // The socket and its mark belong to lcores that are running: changing
     // either needs a restart, and saying so beats pretending it worked.
     if (request.interface.listen_port && *request.interface.listen_port != 0 &&
-        *request.interface.listen_port != io_.listen_port)
+        *request.interface.listen_port != io_.ports->listen_port())
         return uapi::Error{EOPNOTSUPP, "the listen port of a running sluiced cannot change"};
     if (request.interface.fwmark && *request.interface.fwmark != device_.interface().fwmark)
         return uapi::Error{EOPNOTSUPP, "sluiced does not support fwmark"};
@@ -163,7 +163,7 @@ uapi::DeviceStatus Gateway::uapi_get() const {
             rt.tx_bytes = peer.shared->tx_bytes.load(std::memory_order_relaxed);
             return rt;
         },
-        io_.listen_port);
+        io_.ports->listen_port());
 }
 
 void Gateway::reload(ctl::ReloadResponse* response, std::string* error) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
 
@@ -97,7 +98,7 @@ void Gateway::unregister_telemetry() {
 void Gateway::register_telemetry() {
     {
         std::lock_guard lock(g_telemetry_lock);
-        g_telemetry = TelemetryView{&io_.lcores, io_.wan, io_.lan, &counters_};
+        g_telemetry = TelemetryView{&io_.lcores, io_.ports->wan(), io_.ports->lan(), &counters_};
     }
     rte_telemetry_register_cmd("/sluice/stats", telemetry_stats,
                                "sluice: tunnel and port packet counters. No parameters");
@@ -111,7 +112,7 @@ void Gateway::register_ctl_handlers(ctl::HandlerTable& table) {
         VersionResponse r;
         r.daemon_version = SLUICE_VERSION;
         r.interface = config_.interface.name;
-        r.driver = io_.driver;
+        r.driver = io_.ports->driver();
         r.uptime_s = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                std::chrono::steady_clock::now() - started_)
                                                .count());
@@ -190,8 +191,8 @@ ctl::ShowResponse Gateway::show() const {
     ctl::ShowResponse r;
     r.interface.name = config_.interface.name;
     if (identity_) r.interface.public_key = identity_->public_key;
-    r.interface.listen_port = io_.listen_port;
-    r.interface.driver = io_.driver;
+    r.interface.listen_port = io_.ports->listen_port();
+    r.interface.driver = io_.ports->driver();
     r.interface.mtu = config_.interface.mtu;
     r.interface.addresses = config_.interface.addresses;
     const int64_t now = monotonic_ns();
@@ -247,9 +248,9 @@ ctl::LcoresResponse Gateway::show_lcores() const {
 
 ctl::PortsResponse Gateway::show_ports() const {
     ctl::PortsResponse r;
-    if (io_.describe_ports) r.ports = io_.describe_ports();
+    r.ports = io_.ports->describe();
     for (ctl::PortInfo& info : r.ports) {
-        const Port* port = info.port_id == 0 ? io_.wan : io_.lan;
+        const Port* port = info.port_id == 0 ? io_.ports->wan() : io_.ports->lan();
         if (port != nullptr) info.counters = port_counters(port->stats());
     }
     return r;
@@ -285,8 +286,7 @@ ctl::DropsResponse Gateway::show_drops() const {
                     counters_.handshake_errors[e]);
     // The L2 framing counts per port, summed over its queues: in the control
     // column (not drops alone: replies sent too).
-    if (io_.framing_counts)
-        for (const auto& [name, value] : io_.framing_counts()) control_row(name, value);
+    for (const auto& [name, value] : io_.ports->framing_counts()) control_row(name, value);
     control_row("staged_dropped", counters_.staged_dropped);
     control_row("commands_dropped", counters_.commands_dropped);
     control_row("no_endpoint_for_handshake", counters_.no_endpoint);
@@ -298,8 +298,8 @@ ctl::DropsResponse Gateway::show_drops() const {
 ctl::StatsResponse Gateway::stats() const {
     ctl::StatsResponse r;
     r.timestamp_ns = static_cast<uint64_t>(monotonic_ns());
-    r.ports.push_back(ctl::PortStats{0, io_.wan->name(), port_counters(io_.wan->stats())});
-    r.ports.push_back(ctl::PortStats{1, io_.lan->name(), port_counters(io_.lan->stats())});
+    for (const auto& [id, port] : {std::pair{0, io_.ports->wan()}, std::pair{1, io_.ports->lan()}})
+        r.ports.push_back(ctl::PortStats{static_cast<uint16_t>(id), port->name(), port_counters(port->stats())});
     for (const Lcore* l : io_.lcores)
         r.lcores.push_back(ctl::LcoreStats{l->config().lcore_id, lcore_counters(l->counters())});
     return r;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
 
@@ -95,7 +96,7 @@ void Gateway::carry_out(Peer& peer, TimerActions actions, Time now) {
 // An empty packet, which goes the way of any packet: out on the current
 // keypair, or staged while a handshake is asked for.
 void Gateway::send_keepalive(Peer& peer, Time now) {
-    if (rte_mbuf* m = rte_pktmbuf_alloc(io_.pool)) stage(peer, m, now);
+    if (rte_mbuf* m = rte_pktmbuf_alloc(io_.ports->pool())) stage(peer, m, now);
 }
 
 void Gateway::zero_keys(Peer& peer) {

@@ -250,19 +250,12 @@ int run(const Args& args, Config config) {
     auto lcores = LcoreGroup::create(lg, &error);
     if (!lcores) return fail(error);
     GatewayIo io;
-    io.wan = ports->wan();
-    io.lan = ports->lan();
-    io.listen_port = ports->listen_port();
-    io.describe_ports = [&ports] { return ports->describe(); };
-    io.framing_counts = [&ports] { return ports->framing_counts(); };
+    io.ports = ports.get();
     io.l2 = l2.get();
-    io.pool = ports->pool();
     for (auto& l : lcores->lcores()) io.lcores.push_back(l.get());
     io.events_wake_fd = events_fd;
     io.snapshot = &snapshot;
     io.rcu = &lcores->rcu();
-    io.driver = ports->driver();
-    io.driver_reason = ports->why();
     io.control_lcore_id = rte_lcore_id();
 
     std::unique_ptr<Gateway> gateway;
