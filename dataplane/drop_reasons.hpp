@@ -35,7 +35,9 @@ namespace sluice {
     X(no_endpoint, "peer has no known endpoint to send to")                           \
     X(not_ip, "packet from the LAN is not an IPv4/IPv6 packet")                        \
     X(ring_full, "the ring to the control thread was full")                            \
-    X(wrong_lcore, "keypair's receive side belongs to another lcore")
+    X(wrong_lcore, "keypair's receive side belongs to another lcore")                 \
+    X(pipeline_full, "pipeline mode: every crypto lcore's ring was full")              \
+    X(reorder_failed, "pipeline mode: the reorder buffer refused a packet (a bug)")
 
 enum class DropReason : uint8_t {
 #define SLUICE_DROP_REASON_ENUM(name, description) name,

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <sys/epoll.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "dataplane/clock.hpp"
+#include "dataplane/pipeline.hpp"
 #include "dataplane/wire.hpp"
 
 namespace sluice {
@@ -59,6 +61,11 @@ bool Lcore::init(std::string* error) {
         if (error) *error = "lcore " + std::to_string(cfg_.lcore_id) + ": " + strerror(errno);
         return false;
     }
+    if (cfg_.role != LcoreRole::run_to_completion) {
+        // Pipeline mode busy-polls (lcore.hpp); the eventfd stays for wake().
+        poll_only_ = true;
+        return true;
+    }
     const int fds[] = {wake_fd_, cfg_.wan->wait_fd(cfg_.index), cfg_.lan->wait_fd(cfg_.index)};
     poll_only_ = fds[1] < 0 || fds[2] < 0;
     for (int fd : fds) {
@@ -90,9 +97,14 @@ void Lcore::run() {
     uint64_t last_work = start;
     while (!cfg_.stop->load(std::memory_order_acquire)) {
         rcu.quiescent(cfg_.index);
-        const Snapshot* snap = cfg_.snapshot->load(std::memory_order_acquire);
         const uint64_t t0 = rte_rdtsc();
-        const bool worked = iteration(*snap, monotonic_ns());
+        bool worked;
+        if (cfg_.role == LcoreRole::crypto) {
+            worked = crypto_iteration();
+        } else {
+            const Snapshot* snap = cfg_.snapshot->load(std::memory_order_acquire);
+            worked = iteration(*snap, monotonic_ns());
+        }
         const uint64_t t1 = rte_rdtsc();
         counters_.total_cycles = t1 - start;
         if (worked) {
@@ -137,7 +149,8 @@ bool Lcore::post(const Event& event) {
 
 bool Lcore::iteration(const Snapshot& snap, int64_t now) {
     posted_ = false;
-    uint16_t moved = receive_wan(snap, now);
+    uint16_t moved = cfg_.pipeline != nullptr ? collect_pipeline(snap, now) : 0;
+    moved += receive_wan(snap, now);
     moved += receive_lan(snap, now);
     moved += take_commands(snap, now);
     flush_wan();
@@ -238,7 +251,8 @@ void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64
             // back below if the packet turns out not to authenticate, so a
             // forged packet cannot pin a keypair to the wrong lcore.
             claimed[k] = false;
-            if (kp != nullptr) {
+            // Pipeline mode: the rx/tx lcore is the only receiver.
+            if (kp != nullptr && cfg_.pipeline == nullptr) {
                 int32_t owner = kp->rx_owner.load(std::memory_order_acquire);
                 const auto me = static_cast<int32_t>(cfg_.index);
                 if (owner < 0 && kp->rx_owner.compare_exchange_strong(owner, me)) {
@@ -270,6 +284,10 @@ void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64
         }
     }
     if (k == 0) return;
+    if (cfg_.pipeline != nullptr) {
+        dispatch_decrypt(batch, tps, keypairs, k, now);
+        return;
+    }
 
     // Stage 4.
     PacketResult results[kMaxBurst];
@@ -277,7 +295,13 @@ void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64
     for (uint16_t i = 0; i < k; ++i)
         if (claimed[i] && !results[i].authenticated)
             keypairs[i]->rx_owner.store(-1, std::memory_order_release);
+    deliver(snap, batch, tps, keypairs, positions, results, k, now);
+}
 
+void Lcore::deliver(const Snapshot& snap, rte_mbuf** batch, const TransportPacket* tps,
+                    Keypair* const* keypairs, const uint32_t* positions,
+                    const PacketResult* results, uint16_t k, int64_t now) {
+    auto& tc = counters_.transport;
     // Stages 5-7.
     rte_mbuf* lan_tx[kMaxBurst];
     uint16_t out = 0;
@@ -462,6 +486,10 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
                                                        rte_pktmbuf_tailroom(m))};
         ++k;
     }
+    if (cfg_.pipeline != nullptr) {
+        dispatch_encrypt(snap, peer, *kp, pkts, tps, k, now);
+        return;
+    }
     PacketResult results[kMaxBurst];
     encrypt_burst(*kp, tps, k, snap.mtu, now, results, tc);
     uint64_t bytes = 0;
@@ -488,6 +516,170 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
     if (data) PeerShared::raise(shared.last_tx_data_ns, now);
     shared.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
     shared.tx_packets.fetch_add(sent, std::memory_order_relaxed);
+}
+
+// ---- Pipeline mode ----------------------------------------------------------------------------
+
+void Lcore::dispatch_decrypt(rte_mbuf** batch, TransportPacket* tps, Keypair* const* keypairs,
+                             uint16_t k, int64_t now) {
+    auto& tc = counters_.transport;
+    rte_mbuf* go[kMaxBurst];
+    uint16_t n = 0;
+    for (uint16_t i = 0; i < k; ++i) {
+        // Stages 1-3 here, where the replay window is: replays cost no trip.
+        const DropReason why = decrypt_check(keypairs[i], tps[i], now);
+        if (why != DropReason::none) {
+            ++tc.dropped(why);
+            rte_pktmbuf_free(batch[i]);
+            continue;
+        }
+        PipelineMeta& meta = pipeline_meta(batch[i]);
+        meta = PipelineMeta{};
+        meta.local_index = keypairs[i]->local_index;
+        meta.direction = PipelineDirection::decrypt;
+        go[n++] = batch[i];
+    }
+    const uint16_t went = cfg_.pipeline->dispatch(PipelineDirection::decrypt, go, n);
+    counters_.pipelined += went;
+    if (went < n) {
+        tc.dropped(DropReason::pipeline_full) += n - went;
+        rte_pktmbuf_free_bulk(go + went, n - went);
+    }
+}
+
+void Lcore::dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair& keypair,
+                             rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now) {
+    auto& tc = counters_.transport;
+    PacketResult results[kMaxBurst];
+    encrypt_prepare(keypair, tps, k, snap.mtu, now, results, tc);
+    rte_mbuf* go[kMaxBurst];
+    uint16_t n = 0;
+    for (uint16_t i = 0; i < k; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (results[i].verdict != Verdict::send) {
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const auto len = static_cast<uint16_t>(results[i].length);
+        m->data_len = len;  // the tag's room, checked by encrypt_prepare
+        m->pkt_len = len;
+        *mbuf_endpoint(m) = peer.endpoint;
+        PipelineMeta& meta = pipeline_meta(m);
+        meta = PipelineMeta{};
+        meta.local_index = keypair.local_index;
+        meta.direction = PipelineDirection::encrypt;
+        go[n++] = m;
+    }
+    const uint16_t went = cfg_.pipeline->dispatch(PipelineDirection::encrypt, go, n);
+    counters_.pipelined += went;
+    if (went < n) {
+        tc.dropped(DropReason::pipeline_full) += n - went;
+        rte_pktmbuf_free_bulk(go + went, n - went);
+    }
+}
+
+uint16_t Lcore::collect_pipeline(const Snapshot& snap, int64_t now) {
+    auto& tc = counters_.transport;
+    rte_mbuf* decrypted[kMaxBurst];
+    rte_mbuf* encrypted[kMaxBurst];
+    uint16_t n_dec = 0;
+    uint16_t n_enc = 0;
+    uint64_t refused = 0;
+    cfg_.pipeline->collect(cfg_.burst, decrypted, &n_dec, encrypted, &n_enc, kMaxBurst, &refused);
+    tc.dropped(DropReason::reorder_failed) += refused;
+
+    // Decrypted, in arrival order: the replay window, then stages 5-7. The
+    // keypair is looked up again: the one that dispatched may be gone.
+    TransportPacket tps[kMaxBurst];
+    Keypair* keypairs[kMaxBurst];
+    uint32_t positions[kMaxBurst];
+    PacketResult results[kMaxBurst];
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < n_dec; ++i) {
+        rte_mbuf* m = decrypted[i];
+        const PipelineMeta& meta = pipeline_meta(m);
+        const IndexRef* ref = snap.by_index.lookup(meta.local_index);
+        if (ref == nullptr) {
+            ++tc.dropped(DropReason::unknown_index);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        tps[k] = TransportPacket{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                                 rte_pktmbuf_data_len(m)};
+        keypairs[k] = ref->keypair;
+        positions[k] = ref->peer;
+        results[k] = PacketResult{};
+        results[k].verdict = meta.verdict;
+        results[k].reason = meta.reason;
+        results[k].offset = static_cast<uint32_t>(wire::kTransportHeaderLen);
+        results[k].length = meta.length;
+        decrypt_accept(*keypairs[k], tps[k], results[k], tc);
+        decrypted[k++] = m;
+    }
+    if (k > 0) deliver(snap, decrypted, tps, keypairs, positions, results, k, now);
+
+    // Encrypted, in the order their counters were given: stage 12, and the
+    // peer's activity per run of one keypair.
+    for (uint16_t i = 0; i < n_enc;) {
+        const uint32_t index = pipeline_meta(encrypted[i]).local_index;
+        uint64_t bytes = 0;
+        uint64_t sent = 0;
+        bool data = false;
+        for (; i < n_enc && pipeline_meta(encrypted[i]).local_index == index; ++i) {
+            rte_mbuf* m = encrypted[i];
+            const TransportPacket tp{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                                     rte_pktmbuf_data_len(m)};
+            const bool sealed = pipeline_meta(m).sealed;
+            encrypt_count(tp, sealed, tc);
+            if (!sealed) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            wan_tx_.push_back(m);
+            bytes += tp.len;
+            ++sent;
+            data |= tp.len > wire::kTransportOverhead;
+        }
+        const IndexRef* ref = snap.by_index.lookup(index);
+        if (sent == 0 || ref == nullptr || ref->peer >= snap.peers.size()) continue;
+        PeerShared& shared = *snap.peers[ref->peer].shared;
+        PeerShared::raise(shared.last_tx_authenticated_ns, now);
+        if (data) PeerShared::raise(shared.last_tx_data_ns, now);
+        shared.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+        shared.tx_packets.fetch_add(sent, std::memory_order_relaxed);
+    }
+    return static_cast<uint16_t>(n_dec + n_enc);
+}
+
+bool Lcore::crypto_iteration() {
+    Pipeline& p = *cfg_.pipeline;
+    rte_mbuf* pkts[kMaxBurst];
+    const auto n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
+        p.to_worker(cfg_.worker), reinterpret_cast<void**>(pkts), cfg_.burst, nullptr));
+    if (n == 0) return false;
+    // Loaded after the dequeue, so at least as new as the snapshot the rx/tx
+    // lcore dispatched under (the ring orders the two).
+    const Snapshot* snap = cfg_.snapshot->load(std::memory_order_acquire);
+    pipeline_crypto(*snap, pkts, n);
+    counters_.pipelined += n;
+    // Every packet goes back, or the reorder buffer would wait for a hole.
+    // The rx/tx lcore drains the return ring every iteration, so this waits
+    // only while it is busy.
+    uint16_t back = 0;
+    while (back < n) {
+        back = static_cast<uint16_t>(
+            back + rte_ring_sp_enqueue_burst(p.from_worker(cfg_.worker),
+                                             reinterpret_cast<void* const*>(pkts + back), n - back,
+                                             nullptr));
+        if (back < n) {
+            if (cfg_.stop->load(std::memory_order_acquire)) {
+                rte_pktmbuf_free_bulk(pkts + back, n - back);
+                break;
+            }
+            rte_pause();
+        }
+    }
+    return true;
 }
 
 }  // namespace sluice

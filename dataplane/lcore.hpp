@@ -30,6 +30,14 @@
 //      ports' fds and our eventfd; never when a port can only be polled
 //      (a DPDK ethdev has no fd to wake us: the lcore busy-polls)
 //
+// Pipeline mode (pipeline.hpp): lcore 0 takes the rx/tx role and runs the
+// stages above except the sealing and opening, which it dispatches (stage 4:
+// decrypt_check only; stage 11: encrypt_prepare only), and a stage 0b that
+// collects what the crypto lcores finished, in order, and runs stages 5-7
+// (decrypt_accept first) or stage 12 on it. Crypto lcores run only
+// pipeline_crypto over their ring. Both busy-poll: pipeline mode is for
+// dedicated cores.
+//
 // Ownership: everything in Lcore belongs to its own thread; counters() may be
 // read by other threads (plain 64-bit loads, a recent value, as DPDK's own
 // stats are read).
@@ -51,6 +59,8 @@ struct rte_ring;
 
 namespace sluice {
 
+class Pipeline;
+
 struct LcoreCounters {
     TransportCounters transport;  // drops by reason, transport packets and bytes
     uint64_t wan_rx_packets = 0;  // everything the WAN queue delivered
@@ -62,12 +72,18 @@ struct LcoreCounters {
     uint64_t commands = 0;            // taken from the control thread
     uint64_t handed_out = 0;          // WAN packets passed to the lcore owning their keypair
     uint64_t handed_in = 0;           // and taken from other lcores
+    uint64_t pipelined = 0;           // rx/tx: given to crypto lcores; crypto: sealed or opened
     uint64_t sleeps = 0;              // times the loop slept on epoll
     uint64_t busy_cycles = 0;         // TSC cycles of iterations that moved packets
     uint64_t total_cycles = 0;        // TSC cycles since the loop started
 };
 
+enum class LcoreRole : uint8_t { run_to_completion, rx_tx, crypto };
+
 struct LcoreConfig {
+    LcoreRole role = LcoreRole::run_to_completion;
+    Pipeline* pipeline = nullptr;  // rx_tx and crypto roles
+    unsigned worker = 0;           // crypto: its ring pair in the pipeline
     unsigned index = 0;      // 0..n-1: RCU thread id, queue number, owner id of keypairs
     unsigned lcore_id = 0;   // DPDK's lcore id, for display
     Port* wan = nullptr;     // queue `index` is ours
@@ -112,11 +128,23 @@ private:
     static constexpr uint16_t kMaxBurst = 512;
 
     bool iteration(const Snapshot& snap, int64_t now);
+    bool crypto_iteration();
     uint16_t receive_wan(const Snapshot& snap, int64_t now);
     // Stages 2-7 for WAN packets; handed-in packets are never handed on.
     void process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64_t now,
                      bool may_hand_off);
     bool hand_off(int32_t owner, rte_mbuf* m);
+    // Stages 5-7 for a decrypted batch (results final, replay window updated).
+    void deliver(const Snapshot& snap, rte_mbuf** batch, const TransportPacket* tps,
+                 Keypair* const* keypairs, const uint32_t* positions, const PacketResult* results,
+                 uint16_t k, int64_t now);
+    // Pipeline mode, rx/tx role: stage 4's check and dispatch, stage 11's
+    // preparation and dispatch, and stage 0b.
+    void dispatch_decrypt(rte_mbuf** batch, TransportPacket* tps, Keypair* const* keypairs,
+                          uint16_t k, int64_t now);
+    void dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair& keypair,
+                          rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now);
+    uint16_t collect_pipeline(const Snapshot& snap, int64_t now);
     uint16_t receive_lan(const Snapshot& snap, int64_t now);
     uint16_t take_commands(const Snapshot& snap, int64_t now);
     // Stages 9-12 for pkts whose peers are known: position in snap.peers, or

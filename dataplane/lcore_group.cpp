@@ -38,8 +38,17 @@ std::unique_ptr<LcoreGroup> LcoreGroup::create(const LcoreGroupConfig& config,
     const auto count = static_cast<unsigned>(config.lcore_ids.size());
     g->rcu_ = Rcu::create(count, error);
     if (!g->rcu_) return nullptr;
+    if (config.pipeline) {
+        if (count < 2) {
+            *error = "pipeline mode needs at least 2 lcores (an rx/tx lcore and a crypto lcore)";
+            return nullptr;
+        }
+        g->pipeline_ = Pipeline::create(config.name, count - 1, error);
+        if (!g->pipeline_) return nullptr;
+    }
     std::vector<rte_ring*> handoff;
-    if (count > 1) {
+    // Pipeline mode has one receiving lcore: nothing is ever handed over.
+    if (count > 1 && !config.pipeline) {
         for (unsigned i = 0; i < count; ++i) {
             const std::string name = config.name + "ho" + std::to_string(i);
             g->handoff_.emplace_back(
@@ -78,6 +87,11 @@ std::unique_ptr<LcoreGroup> LcoreGroup::create(const LcoreGroupConfig& config,
         lc.wake_fds = &g->wake_fds_;
         lc.burst = config.burst;
         lc.busy_poll_us = config.busy_poll_us;
+        if (g->pipeline_) {
+            lc.role = i == 0 ? LcoreRole::rx_tx : LcoreRole::crypto;
+            lc.pipeline = g->pipeline_.get();
+            lc.worker = i == 0 ? 0 : i - 1;
+        }
         auto lcore = std::make_unique<Lcore>(lc);
         if (!lcore->init(error)) return nullptr;
         g->wake_fds_.push_back(lcore->wake_fd());
@@ -108,6 +122,7 @@ void LcoreGroup::stop() {
 LcoreGroup::~LcoreGroup() {
     stop();
     lcores_.clear();
+    pipeline_.reset();
     handoff_.clear();
     events_.clear();
     commands_.clear();

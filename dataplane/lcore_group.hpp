@@ -17,6 +17,7 @@
 
 #include "dataplane/lcore.hpp"
 #include "dataplane/lcore_messages.hpp"
+#include "dataplane/pipeline.hpp"
 #include "dataplane/rcu.hpp"
 
 struct rte_ring;
@@ -32,6 +33,10 @@ struct LcoreGroupConfig {
     int control_wake_fd = -1;      // written by lcores after posting Events
     uint16_t burst = 32;
     uint32_t busy_poll_us = 50;
+    // Pipeline mode (pipeline.hpp): lcore 0 is the rx/tx lcore and owns
+    // queue 0 of each port (give the ports one queue), the others are crypto
+    // lcores. Needs at least 2 lcores.
+    bool pipeline = false;
 };
 
 class LcoreGroup {
@@ -49,6 +54,8 @@ public:
     void stop();
 
     [[nodiscard]] Rcu& rcu() const noexcept { return *rcu_; }
+    // Null in run-to-completion.
+    [[nodiscard]] const Pipeline* pipeline() const noexcept { return pipeline_.get(); }
     [[nodiscard]] const std::vector<std::unique_ptr<Lcore>>& lcores() const noexcept {
         return lcores_;
     }
@@ -64,6 +71,7 @@ private:
     using RingPtr = std::unique_ptr<rte_ring, RingFree<Elem>>;
 
     std::unique_ptr<Rcu> rcu_;
+    std::unique_ptr<Pipeline> pipeline_;  // pipeline mode only
     std::vector<RingPtr<void*>> handoff_;
     std::vector<RingPtr<Event>> events_;
     std::vector<RingPtr<Command>> commands_;

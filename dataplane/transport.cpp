@@ -38,11 +38,13 @@ uint16_t load_be16(const uint8_t* p) noexcept {
     return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
 
-void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packets, size_t n,
-                   uint32_t mtu, int64_t now_ns, PacketResult* results,
-                   TransportCounters& counters) noexcept {
-    // Indices (into this chunk) of the packets still going, in order.
-    uint8_t live[kTransportChunk];
+// Encrypt stages 1-4 for one chunk: which packets go, their counters, their
+// headers and padding. Fills ops[0..returned) for the packets to seal, in
+// order, with live[] naming each one's index in the chunk. The packets'
+// `len` stays the plaintext length.
+size_t encrypt_prepare_chunk(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
+                             int64_t now_ns, PacketResult* results, TransportCounters& counters,
+                             AeadOp* ops, uint8_t* live) noexcept {
     uint32_t padded[kTransportChunk];
     size_t n_live = 0;
 
@@ -61,14 +63,14 @@ void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packet
         padded[i] = padded_len;
         live[n_live++] = static_cast<uint8_t>(i);
     }
-    if (n_live == 0) return;
+    if (n_live == 0) return 0;
 
     // 2. One key, one age: the whole burst goes or none of it.
     if (key_expired(keypair, now_ns)) {
         for (size_t k = 0; k < n_live; ++k) {
             drop(results[live[k]], DropReason::key_expired, counters);
         }
-        return;
+        return 0;
     }
 
     // 3. Reserve the burst's counters at once, so lcores sharing this keypair
@@ -89,7 +91,6 @@ void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packet
     }
 
     // 4. Header and zero padding, in place around the plaintext.
-    AeadOp ops[kTransportChunk];
     for (size_t k = 0; k < n_sendable; ++k) {
         TransportPacket& packet = packets[live[k]];
         const uint64_t counter = first_counter + k;
@@ -111,27 +112,94 @@ void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packet
             .tag = plaintext + padded_len,
         };
     }
+    return n_sendable;
+}
 
+// Encrypt stage 6 for one sealed packet.
+void encrypt_result(TransportPacket& packet, const AeadOp& op, PacketResult& result,
+                    TransportCounters& counters) noexcept {
+    if (!op.ok) [[unlikely]] {
+        drop(result, DropReason::crypto_error, counters);
+        return;
+    }
+    const bool keepalive = packet.len == 0;
+    const auto message_len =
+        static_cast<uint32_t>(wire::kTransportHeaderLen + op.len + wire::kAeadTagLen);
+    packet.len = message_len;
+    result.verdict = Verdict::send;
+    result.length = message_len;
+    ++counters.tx_packets;
+    counters.tx_bytes += message_len;
+    counters.tx_keepalives += keepalive;
+}
+
+void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packets, size_t n,
+                   uint32_t mtu, int64_t now_ns, PacketResult* results,
+                   TransportCounters& counters) noexcept {
+    AeadOp ops[kTransportChunk];
+    uint8_t live[kTransportChunk];
+    const size_t n_sendable =
+        encrypt_prepare_chunk(keypair, packets, n, mtu, now_ns, results, counters, ops, live);
     // 5. Seal the burst.
     engine.seal_burst(ops, n_sendable);
-
     // 6. Results.
-    for (size_t k = 0; k < n_sendable; ++k) {
-        const size_t i = live[k];
-        if (!ops[k].ok) [[unlikely]] {
-            drop(results[i], DropReason::crypto_error, counters);
-            continue;
-        }
-        const bool keepalive = packets[i].len == 0;
-        const uint32_t message_len =
-            static_cast<uint32_t>(wire::kTransportHeaderLen + ops[k].len + wire::kAeadTagLen);
-        packets[i].len = message_len;
-        results[i].verdict = Verdict::send;
-        results[i].length = message_len;
-        ++counters.tx_packets;
-        counters.tx_bytes += message_len;
-        counters.tx_keepalives += keepalive;
+    for (size_t k = 0; k < n_sendable; ++k)
+        encrypt_result(packets[live[k]], ops[k], results[live[k]], counters);
+}
+
+// Decrypt stages 1-3 for one packet: none, or why it goes no further.
+DropReason check_one(const Keypair* keypair, const TransportPacket& packet,
+                     int64_t now_ns) noexcept {
+    if (packet.data == nullptr || packet.len < wire::kTransportMinLen) return DropReason::too_short;
+    wire::TransportHeader header;
+    std::memcpy(&header, packet.data, sizeof header);
+    uint32_t type_word;
+    std::memcpy(&type_word, packet.data, sizeof type_word);
+    if (type_word != kTransportTypeWord) return DropReason::bad_type;
+    // The index check also catches a caller that passed the wrong keypair.
+    if (keypair == nullptr || keypair->local_index != header.receiver_index)
+        return DropReason::unknown_index;
+    if (key_expired(*keypair, now_ns)) return DropReason::key_expired;
+    if (header.counter >= wire::kRejectAfterMessages) return DropReason::counter_exhausted;
+    if (!keypair->replay.may_accept(header.counter)) return DropReason::replay;
+    return DropReason::none;
+}
+
+// The open operation of a packet that passed check_one.
+AeadOp open_op(const Keypair& keypair, const TransportPacket& packet) noexcept {
+    uint64_t counter;
+    std::memcpy(&counter, packet.data + offsetof(wire::TransportHeader, counter), sizeof counter);
+    uint8_t* ciphertext = packet.data + wire::kTransportHeaderLen;
+    const uint32_t ciphertext_len = packet.len - static_cast<uint32_t>(wire::kTransportMinLen);
+    return AeadOp{
+        .key = keypair.receive_key.data(),
+        .counter = counter,
+        .data = ciphertext,
+        .len = ciphertext_len,
+        .tag = ciphertext + ciphertext_len,
+    };
+}
+
+// After stage 4: what the opened packet holds (stage 6's inner checks),
+// before the replay window has seen it. No counters.
+void open_result(const AeadOp& op, PacketResult& result) noexcept {
+    result = PacketResult{};
+    if (!op.ok) {
+        result.reason = DropReason::auth_failed;
+        return;
     }
+    if (op.len == 0) {
+        result.verdict = Verdict::keepalive;
+        return;
+    }
+    const uint32_t inner_len = inner_packet_length(op.data, op.len);
+    if (inner_len == 0) {
+        result.reason = DropReason::invalid_inner_packet;
+        return;
+    }
+    result.verdict = Verdict::deliver;
+    result.offset = static_cast<uint32_t>(wire::kTransportHeaderLen);
+    result.length = inner_len;
 }
 
 void decrypt_chunk(AeadEngine& engine, Keypair* const* keypairs, TransportPacket* packets, size_t n,
@@ -144,87 +212,24 @@ void decrypt_chunk(AeadEngine& engine, Keypair* const* keypairs, TransportPacket
     for (size_t i = 0; i < n; ++i) {
         prefetch(packets, i, n);
         results[i] = PacketResult{};
-        const TransportPacket& packet = packets[i];
-        if (packet.data == nullptr || packet.len < wire::kTransportMinLen) {
-            drop(results[i], DropReason::too_short, counters);
+        const DropReason why = check_one(keypairs[i], packets[i], now_ns);
+        if (why != DropReason::none) {
+            drop(results[i], why, counters);
             continue;
         }
-        wire::TransportHeader header;
-        std::memcpy(&header, packet.data, sizeof header);
-        uint32_t type_word;
-        std::memcpy(&type_word, packet.data, sizeof type_word);
-        if (type_word != kTransportTypeWord) {
-            drop(results[i], DropReason::bad_type, counters);
-            continue;
-        }
-        // The index check also catches a caller that passed the wrong keypair.
-        Keypair* keypair = keypairs[i];
-        if (keypair == nullptr || keypair->local_index != header.receiver_index) {
-            drop(results[i], DropReason::unknown_index, counters);
-            continue;
-        }
-        if (key_expired(*keypair, now_ns)) {
-            drop(results[i], DropReason::key_expired, counters);
-            continue;
-        }
-        if (header.counter >= wire::kRejectAfterMessages) {
-            drop(results[i], DropReason::counter_exhausted, counters);
-            continue;
-        }
-        if (!keypair->replay.may_accept(header.counter)) {
-            drop(results[i], DropReason::replay, counters);
-            continue;
-        }
-        uint8_t* ciphertext = packet.data + wire::kTransportHeaderLen;
-        const uint32_t ciphertext_len = packet.len - static_cast<uint32_t>(wire::kTransportMinLen);
-        ops[n_live] = AeadOp{
-            .key = keypair->receive_key.data(),
-            .counter = header.counter,
-            .data = ciphertext,
-            .len = ciphertext_len,
-            .tag = ciphertext + ciphertext_len,
-        };
+        ops[n_live] = open_op(*keypairs[i], packets[i]);
         live[n_live++] = static_cast<uint8_t>(i);
     }
 
     // 4. Open the burst; keys may differ per packet.
     engine.open_burst(ops, n_live);
 
+    // 5-6. In packet order, so of two copies of one message in a burst the
+    //      first wins.
     for (size_t k = 0; k < n_live; ++k) {
         const size_t i = live[k];
-        PacketResult& result = results[i];
-        if (!ops[k].ok) {
-            drop(result, DropReason::auth_failed, counters);
-            continue;
-        }
-        // 5. Only now may the counter enter the window: a forged packet must
-        //    not be able to slide it. In packet order, so of two copies of one
-        //    message in a burst the first wins.
-        if (!keypairs[i]->replay.check_and_update(ops[k].counter)) {
-            drop(result, DropReason::replay, counters);
-            continue;
-        }
-        result.authenticated = true;
-
-        // 6. The inner packet.
-        const uint32_t message_len = packets[i].len;
-        if (ops[k].len == 0) {
-            result.verdict = Verdict::keepalive;
-            ++counters.rx_packets;
-            counters.rx_bytes += message_len;
-            ++counters.rx_keepalives;
-            continue;
-        }
-        const uint32_t inner_len = inner_packet_length(ops[k].data, ops[k].len);
-        if (inner_len == 0) {
-            drop(result, DropReason::invalid_inner_packet, counters);
-            continue;
-        }
-        result.verdict = Verdict::deliver;
-        result.offset = static_cast<uint32_t>(wire::kTransportHeaderLen);
-        result.length = inner_len;
-        ++counters.rx_packets;
-        counters.rx_bytes += message_len;
+        open_result(ops[k], results[i]);
+        decrypt_accept(*keypairs[i], packets[i], results[i], counters);
     }
 }
 
@@ -273,6 +278,121 @@ void decrypt_burst(Keypair* const* keypairs, TransportPacket* packets, size_t n,
         decrypt_chunk(engine, keypairs + start, packets + start, count, now_ns, results + start,
                       counters);
     }
+}
+
+// ---- Pipeline mode: the same stages, split between lcores ----------------------------------
+
+DropReason decrypt_check(const Keypair* keypair, const TransportPacket& packet,
+                         int64_t now_ns) noexcept {
+    return check_one(keypair, packet, now_ns);
+}
+
+void decrypt_open_burst(Keypair* const* keypairs, TransportPacket* packets, size_t n,
+                        PacketResult* results) noexcept {
+    AeadEngine& engine = AeadEngine::this_thread();
+    for (size_t start = 0; start < n; start += kTransportChunk) {
+        const size_t count = std::min(kTransportChunk, n - start);
+        AeadOp ops[kTransportChunk];
+        uint8_t live[kTransportChunk];
+        size_t n_live = 0;
+        for (size_t i = start; i < start + count; ++i) {
+            results[i] = PacketResult{};
+            if (keypairs[i] == nullptr) {
+                results[i].reason = DropReason::unknown_index;
+                continue;
+            }
+            ops[n_live] = open_op(*keypairs[i], packets[i]);
+            live[n_live++] = static_cast<uint8_t>(i - start);
+        }
+        engine.open_burst(ops, n_live);
+        for (size_t k = 0; k < n_live; ++k) open_result(ops[k], results[start + live[k]]);
+    }
+}
+
+void decrypt_accept(Keypair& keypair, const TransportPacket& packet, PacketResult& result,
+                    TransportCounters& counters) noexcept {
+    const DropReason opened = result.reason;
+    if (opened == DropReason::auth_failed || opened == DropReason::unknown_index) {
+        drop(result, opened, counters);
+        return;
+    }
+    // 5. Only now may the counter enter the window: a forged packet must not
+    //    be able to slide it.
+    uint64_t counter;
+    std::memcpy(&counter, packet.data + offsetof(wire::TransportHeader, counter), sizeof counter);
+    if (!keypair.replay.check_and_update(counter)) {
+        drop(result, DropReason::replay, counters);
+        return;
+    }
+    result.authenticated = true;
+    // 6. The inner packet, as the opening found it.
+    if (result.verdict == Verdict::drop) {
+        drop(result, DropReason::invalid_inner_packet, counters);  // still authenticated
+        return;
+    }
+    ++counters.rx_packets;
+    counters.rx_bytes += packet.len;
+    counters.rx_keepalives += result.verdict == Verdict::keepalive;
+}
+
+size_t encrypt_prepare(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
+                       int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept {
+    size_t ready = 0;
+    for (size_t start = 0; start < n; start += kTransportChunk) {
+        const size_t count = std::min(kTransportChunk, n - start);
+        AeadOp ops[kTransportChunk];
+        uint8_t live[kTransportChunk];
+        const size_t n_sendable = encrypt_prepare_chunk(keypair, packets + start, count, mtu,
+                                                        now_ns, results + start, counters, ops, live);
+        for (size_t k = 0; k < n_sendable; ++k) {
+            TransportPacket& packet = packets[start + live[k]];
+            PacketResult& result = results[start + live[k]];
+            // Not sealed yet: `send` with the length the message will have.
+            result.verdict = Verdict::send;
+            result.length =
+                static_cast<uint32_t>(wire::kTransportHeaderLen + ops[k].len + wire::kAeadTagLen);
+            packet.len = result.length;
+        }
+        ready += n_sendable;
+    }
+    return ready;
+}
+
+void encrypt_seal_burst(const Keypair& keypair, TransportPacket* packets, size_t n,
+                        bool* ok) noexcept {
+    AeadEngine& engine = AeadEngine::this_thread();
+    for (size_t start = 0; start < n; start += kTransportChunk) {
+        const size_t count = std::min(kTransportChunk, n - start);
+        AeadOp ops[kTransportChunk];
+        for (size_t k = 0; k < count; ++k) {
+            const TransportPacket& packet = packets[start + k];
+            ok[start + k] = false;
+            uint64_t counter;
+            std::memcpy(&counter, packet.data + offsetof(wire::TransportHeader, counter),
+                        sizeof counter);
+            uint8_t* plaintext = packet.data + wire::kTransportHeaderLen;
+            const uint32_t padded_len = packet.len - static_cast<uint32_t>(wire::kTransportMinLen);
+            ops[k] = AeadOp{
+                .key = keypair.send_key.data(),
+                .counter = counter,
+                .data = plaintext,
+                .len = padded_len,
+                .tag = plaintext + padded_len,
+            };
+        }
+        engine.seal_burst(ops, count);
+        for (size_t k = 0; k < count; ++k) ok[start + k] = ops[k].ok;
+    }
+}
+
+void encrypt_count(const TransportPacket& packet, bool sealed, TransportCounters& counters) noexcept {
+    if (!sealed) [[unlikely]] {
+        ++counters.dropped(DropReason::crypto_error);
+        return;
+    }
+    ++counters.tx_packets;
+    counters.tx_bytes += packet.len;
+    counters.tx_keepalives += packet.len == wire::kTransportOverhead;
 }
 
 }  // namespace sluice

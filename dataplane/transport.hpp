@@ -25,6 +25,15 @@
 //   6. per packet  inner packet: empty = keepalive; IPv4/IPv6 header
 //                  and length checked, padding trimmed               drop: invalid_inner_packet
 //
+// Pipeline mode (dataplane/pipeline.hpp) runs the same stages split between
+// lcores, through the functions at the end of this file:
+//   decrypt: decrypt_check (stages 1-3, the lcore owning the replay window)
+//            → decrypt_open_burst (4 and 6's inner checks, any lcore)
+//            → decrypt_accept (5 and the counters, the owner, in arrival order)
+//   encrypt: encrypt_prepare (1-4, in order: counters follow packet order)
+//            → encrypt_seal_burst (5, any lcore) → encrypt_count (6)
+// decrypt_burst and encrypt_burst are those pieces run back to back.
+//
 // Packets are plain buffers so these stages run the same under DPDK mbufs,
 // AF_XDP frames or a kernel socket's iovecs. Per-lcore state only: Counters
 // are not atomic, and the receive side must run on the lcore that owns the
@@ -145,5 +154,37 @@ void encrypt_burst(Keypair& keypair, TransportPacket* packets, size_t n, uint32_
 // of these keypairs must be owned by the calling lcore.
 void decrypt_burst(Keypair* const* keypairs, TransportPacket* packets, size_t n, int64_t now_ns,
                    PacketResult* results, TransportCounters& counters) noexcept;
+
+// ---- Pipeline mode: the stages above, split between lcores -------------------------------
+
+// Decrypt stages 1-3 for one packet: DropReason::none when it may be opened,
+// else why not (the caller counts it). Reads the replay window: the owner's.
+[[nodiscard]] DropReason decrypt_check(const Keypair* keypair, const TransportPacket& packet,
+                                       int64_t now_ns) noexcept;
+// Stage 4 and the inner-packet checks of stage 6 for packets that passed
+// decrypt_check, on any lcore: reads keys only, counts nothing. results[i]:
+// deliver (offset, length), keepalive, or verdict drop with reason
+// auth_failed, invalid_inner_packet, or unknown_index (keypairs[i] null).
+// `authenticated` stays false: the replay window has not seen them yet.
+void decrypt_open_burst(Keypair* const* keypairs, TransportPacket* packets, size_t n,
+                        PacketResult* results) noexcept;
+// Stage 5 and the counters for one opened packet, on the owner lcore, in the
+// order the packets arrived: enters its counter into the window (a replay
+// loses here) and finishes `result` as decrypt_burst would have.
+void decrypt_accept(Keypair& keypair, const TransportPacket& packet, PacketResult& result,
+                    TransportCounters& counters) noexcept;
+
+// Encrypt stages 1-4: drops counted, counters reserved in packet order,
+// header and padding written. Packets that go get verdict send, and their
+// `len` and result length become the message length they will have once
+// sealed. Returns how many go.
+size_t encrypt_prepare(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
+                       int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept;
+// Stage 5 on any lcore, for packets encrypt_prepare let go on `keypair`
+// (len = message length). ok[i]: the engine sealed it.
+void encrypt_seal_burst(const Keypair& keypair, TransportPacket* packets, size_t n,
+                        bool* ok) noexcept;
+// Stage 6: the counters of one packet back from encrypt_seal_burst.
+void encrypt_count(const TransportPacket& packet, bool sealed, TransportCounters& counters) noexcept;
 
 }  // namespace sluice

@@ -99,12 +99,15 @@ Modes (--mode, default loopback):
 Options:
   --mode MODE            one of the modes above
   --lcores N             packet lcores per gateway (default 1)
+  --pipeline             pipeline mode: lcore 0 receives, reorders and sends,
+                         the other lcores seal and open (needs --lcores 2 or
+                         more; one queue per port; default --peers 1)
   --cpus LIST            pin the lcores to these CPUs, e.g. 2,3 (default: float)
   --burst N              packets per burst, 1..512 (default 32)
   --pkt-size LIST        inner IP packet sizes, 64..MTU, or imix (7x64, 4x576,
                          1xMTU); a list such as 64,512,1420 runs once per size
   --peers N              tunnels between the gateways, 1..16384 (default: one
-                         per lcore)
+                         per lcore; one with --pipeline)
   --flows N              inner UDP flows per peer, 1..65535 (default 1)
   --duration S           seconds per run, up to 150 (default 5)
   --packets N            generate exactly N packets, then wait for the rest
@@ -136,6 +139,10 @@ ParseResult parse_options(int argc, char** argv, Options* o, std::string* error)
         if (arg == "--version") return ParseResult::version;
         if (arg == "--json") {
             o->json = true;
+            continue;
+        }
+        if (arg == "--pipeline") {
+            o->pipeline = true;
             continue;
         }
         // Every other option takes a value: "--name value" or "--name=value".
@@ -238,8 +245,14 @@ ParseResult parse_options(int argc, char** argv, Options* o, std::string* error)
             return ParseResult::error;
         }
     }
-    if (!peers_set) o->peers = o->lcores;
-    if (o->peers < o->lcores && o->mode != Mode::txonly && o->mode != Mode::rxonly) {
+    const bool port_mode = o->mode == Mode::txonly || o->mode == Mode::rxonly;
+    if (o->pipeline && (o->lcores < 2 || port_mode)) {
+        *error = port_mode ? "--pipeline runs gateways; txonly and rxonly have none"
+                           : "--pipeline needs --lcores 2 or more (an rx/tx lcore and crypto lcores)";
+        return ParseResult::error;
+    }
+    if (!peers_set) o->peers = port_queues(*o);
+    if (o->peers < port_queues(*o) && !port_mode) {
         *error = "--peers " + std::to_string(o->peers) + " is fewer than --lcores " +
                  std::to_string(o->lcores) + ": an lcore would have no tunnel to serve";
         return ParseResult::error;
@@ -254,7 +267,6 @@ ParseResult parse_options(int argc, char** argv, Options* o, std::string* error)
             return ParseResult::error;
         }
     }
-    const bool port_mode = o->mode == Mode::txonly || o->mode == Mode::rxonly;
     if (!o->port.empty() && !port_mode) {
         *error = "--port is for txonly and rxonly; the other modes run on virtual ports";
         return ParseResult::error;

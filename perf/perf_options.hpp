@@ -23,11 +23,12 @@ inline constexpr double kMaxDurationS = 150.0;  // keypairs are rejected after 1
 struct Options {
     Mode mode = Mode::loopback;
     unsigned lcores = 1;         // per gateway
+    bool pipeline = false;       // --pipeline: lcore 0 rx/tx, the others crypto (dataplane/pipeline.hpp)
     std::vector<int> cpus;       // --cpus: pin the lcores, in order; empty: float
     uint16_t burst = 32;
     // One run per entry, in order (a sweep); 0 stands for imix.
     std::vector<uint16_t> sizes{64};
-    uint32_t peers = 0;          // 0: one per lcore
+    uint32_t peers = 0;          // 0: one per lcore (one in pipeline mode)
     uint32_t flows = 1;          // inner UDP source ports per peer
     double duration_s = 5.0;     // used when packets == 0
     uint64_t packets = 0;        // generate exactly this many, then drain
@@ -43,6 +44,12 @@ struct Options {
     std::string dst_ip = "10.128.0.2";  // txonly: inner IPv4 destination
     size_t memory_mb = 0;        // EAL heap; 0: sized from the run
 };
+
+// Queues per port and generator streams: one per lcore, or one in pipeline
+// mode, where only lcore 0 touches the ports.
+[[nodiscard]] inline unsigned port_queues(const Options& o) noexcept {
+    return o.pipeline ? 1 : o.lcores;
+}
 
 enum class ParseResult : uint8_t { run, help, version, error };
 

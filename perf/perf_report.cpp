@@ -105,7 +105,9 @@ void print_summary(const Summary& s, bool json) {
         JsonWriter w;
         w.begin_object().str("type", "summary").str("mode", to_string(s.mode));
         w.str("pkt_size", s.size).real("avg_pkt_size", s.avg_size, 1);
-        w.num("lcores", s.lcores).num("burst", s.burst).num("peers", s.peers).num("flows", s.flows);
+        w.num("lcores", s.lcores).str("dataplane", s.pipeline ? "pipeline" : "run-to-completion");
+        w.num("burst", s.burst).num("peers", s.peers).num("flows", s.flows);
+        w.num("out_of_order", f.out_of_order);
         w.real("duration_s", f.seconds, 3).num("generated", f.generated).num("delivered", f.delivered);
         w.real("mpps", s.mpps, 4).real("gbps", s.gbps, 4);
         w.key("cycles_per_packet").begin_array();
@@ -124,9 +126,13 @@ void print_summary(const Summary& s, bool json) {
         drops_json(w, f);
         std::fputs(w.end_object().line().c_str(), stdout);
     } else {
-        std::printf("  ================ summary: %s, %s B, %u lcore(s) per gateway, %u peer(s), "
+        std::printf("  ================ summary: %s, %s B, %u lcore(s) per gateway%s, %u peer(s), "
                     "burst %u ================\n",
-                    to_string(s.mode), s.size.c_str(), s.lcores, s.peers, s.burst);
+                    to_string(s.mode), s.size.c_str(), s.lcores, s.pipeline ? " (pipeline)" : "",
+                    s.peers, s.burst);
+        if (f.out_of_order > 0)
+            std::printf("  %" PRIu64 " packets arrived behind a later one of their stream\n",
+                        f.out_of_order);
         std::printf("  %.2f s: generated %" PRIu64 ", delivered %" PRIu64
                     " -> %.3f Mpps, %.3f Gbps of inner packets (%.0f B average)\n",
                     f.seconds, f.generated, f.delivered, s.mpps, s.gbps, s.avg_size);

@@ -162,7 +162,7 @@ private:
         std::vector<LcoreCounters> lcores;
         std::vector<uint64_t> gen_cycles;  // per lcore, generator + sink
         std::vector<FrameDropCounts> frame_drops;
-        uint64_t generated = 0, delivered = 0, stalls = 0;
+        uint64_t generated = 0, delivered = 0, stalls = 0, out_of_order = 0;
     };
     bool open_null(Gateway& g, bool lan, std::string* error);
     bool open_ring_pair(std::string* error);
@@ -224,7 +224,7 @@ Run::~Run() {
 
 bool Run::open_null(Gateway& g, bool lan, std::string* error) {
     EthdevPortOptions po;
-    po.queues = static_cast<uint16_t>(o_.lcores);
+    po.queues = static_cast<uint16_t>(port_queues(o_));
     po.pool = pool_;
     auto dev = EthdevPort::open(next_name("net_null_perf"), po, error);
     if (!dev) return false;
@@ -235,7 +235,7 @@ bool Run::open_null(Gateway& g, bool lan, std::string* error) {
 bool Run::open_ring_pair(std::string* error) {
     // Rings a→b and b→a, one per queue; A's port receives from b→a.
     std::vector<rte_ring*> ab, ba;
-    for (unsigned q = 0; q < o_.lcores; ++q) {
+    for (unsigned q = 0; q < port_queues(o_); ++q) {
         for (auto* list : {&ab, &ba}) {
             wan_rings_.emplace_back(rte_ring_create(next_name("perf_wan").c_str(), kRingSize,
                                                     static_cast<int>(rte_socket_id()),
@@ -247,7 +247,7 @@ bool Run::open_ring_pair(std::string* error) {
             list->push_back(wan_rings_.back().get());
         }
     }
-    const auto n = static_cast<unsigned>(o_.lcores);
+    const auto n = port_queues(o_);
     const int a = rte_eth_from_rings(next_name("net_ring_perf_a").c_str(), ba.data(), n, ab.data(),
                                      n, rte_socket_id());
     const int b = rte_eth_from_rings(next_name("net_ring_perf_b").c_str(), ab.data(), n, ba.data(),
@@ -258,7 +258,7 @@ bool Run::open_ring_pair(std::string* error) {
     }
     ring_ports_ = {static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
     EthdevPortOptions po;
-    po.queues = static_cast<uint16_t>(o_.lcores);
+    po.queues = static_cast<uint16_t>(port_queues(o_));
     po.pool = pool_;
     for (int s = 0; s < 2; ++s) {
         rte_ether_addr mac = fake_mac(static_cast<uint8_t>(0xA0 + s));
@@ -283,13 +283,14 @@ bool Run::start(std::string* error) {
 
     const Mode mode = o_.mode;
     gateway_mode_ = mode != Mode::txonly && mode != Mode::rxonly;
-    // Peers per queue: peer p is served by queue p % lcores.
-    std::vector<std::vector<uint32_t>> per_queue(o_.lcores);
-    for (uint32_t p = 0; p < o_.peers; ++p) per_queue[p % o_.lcores].push_back(p);
+    // Peers per queue: peer p is served by queue p % queues.
+    const unsigned queues = port_queues(o_);
+    std::vector<std::vector<uint32_t>> per_queue(queues);
+    for (uint32_t p = 0; p < o_.peers; ++p) per_queue[p % queues].push_back(p);
 
     if (!gateway_mode_) {
         EthdevPortOptions po;
-        po.queues = static_cast<uint16_t>(o_.lcores);
+        po.queues = static_cast<uint16_t>(port_queues(o_));
         po.pool = pool_;
         solo_port_ = EthdevPort::open(o_.port.empty() ? next_name("net_null_perf") : o_.port, po,
                                       error);
@@ -409,7 +410,10 @@ bool Run::start(std::string* error) {
         }
         if (lan_sinks) {
             const bool latency = mode != Mode::decrypt;
-            g.lan_sink = std::make_unique<Sink>(static_cast<uint16_t>(o_.lcores), latency);
+            // One peer per generator stream: the order of its probes is the
+            // tunnel's order.
+            const bool check_order = o_.peers == queues;
+            g.lan_sink = std::make_unique<Sink>(static_cast<uint16_t>(queues), latency, check_order);
             outputs_.push_back(g.lan_sink.get());
             if (latency) latency_sinks_.push_back(g.lan_sink.get());
         }
@@ -419,7 +423,7 @@ bool Run::start(std::string* error) {
         // WAN: the ring pair, or net_null with a sink (encrypt) or with a
         // generator of data messages (decrypt).
         if (mode == Mode::encrypt) {
-            g.wan_sink = std::make_unique<Sink>(static_cast<uint16_t>(o_.lcores), false);
+            g.wan_sink = std::make_unique<Sink>(static_cast<uint16_t>(queues), false);
             outputs_.push_back(g.wan_sink.get());
         }
         if (mode == Mode::decrypt) {
@@ -462,6 +466,7 @@ bool Run::start(std::string* error) {
         lg.control_wake_fd = control_wake_.fd;
         lg.burst = o_.burst;
         lg.busy_poll_us = 0;
+        lg.pipeline = o_.pipeline;
         g.lcores = LcoreGroup::create(lg, error);
         if (!g.lcores) return false;
     }
@@ -521,6 +526,11 @@ Run::Sample Run::sample() const {
             const auto q = static_cast<uint16_t>(l->config().index);
             // Traffic work on this lcore: its queue of the LAN and WAN wrappers.
             uint64_t c = 0;
+            if (l->config().role == LcoreRole::crypto) {  // touches no port
+                s.gen_cycles.push_back(0);
+                ++i;
+                continue;
+            }
             if (g->lan_gen) c += g->lan_gen->queue_cycles(q);
             if (g->wan_gen) c += g->wan_gen->queue_cycles(q);
             if (g->lan_sink) c += g->lan_sink->queue_cycles(q);
@@ -542,6 +552,7 @@ Run::Sample Run::sample() const {
         s.stalls += g->stalls();
     }
     for (Sink* k : outputs_) s.delivered += k->packets();
+    for (Sink* k : latency_sinks_) s.out_of_order += k->out_of_order();
     if (!gateway_mode_ && solo_gen_) s.delivered = s.ports[0].tx_packets;
     return s;
 }
@@ -577,9 +588,13 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
             LcoreFigures lf;
             lf.label = g->label + "/" + std::to_string(l->config().index);
             lf.lcore_id = l->config().lcore_id;
+            // A crypto lcore's packets are those it sealed or opened.
+            const bool crypto = l->config().role == LcoreRole::crypto;
+            if (o_.pipeline) lf.label += crypto ? " crypto" : " rx/tx";
             const double pkts = static_cast<double>((y.wan_rx_packets - x.wan_rx_packets) +
                                                     (y.lan_rx_packets - x.lan_rx_packets) +
-                                                    (y.handed_in - x.handed_in));
+                                                    (y.handed_in - x.handed_in) +
+                                                    (crypto ? y.pipelined - x.pipelined : 0));
             const double busy = static_cast<double>(y.busy_cycles - x.busy_cycles);
             const double gen = static_cast<double>(b.gen_cycles[i] - a.gen_cycles[i]);
             const double total = static_cast<double>(y.total_cycles - x.total_cycles);
@@ -635,6 +650,7 @@ Figures Run::figures(const Sample& a, const Sample& b) const {
     f.generator_stalls = b.stalls - a.stalls;
     f.generated = b.generated - a.generated;
     f.delivered = b.delivered - a.delivered;
+    f.out_of_order = b.out_of_order - a.out_of_order;
     f.delivered_pps = static_cast<double>(f.delivered) / sec;
     return f;
 }
@@ -696,6 +712,7 @@ bool Run::measure(Summary* summary, std::string* error) {
     s.size = size_label(size_);
     s.avg_size = avg_size_;
     s.lcores = o_.lcores;
+    s.pipeline = o_.pipeline;
     s.burst = o_.burst;
     s.peers = o_.peers;
     s.flows = o_.flows;

@@ -50,6 +50,9 @@ struct Figures {
     uint64_t generated = 0;
     uint64_t delivered = 0;
     double delivered_pps = 0;
+    // Probes behind one already delivered from their stream; counted only
+    // where each stream is one peer's (see Sink), else 0.
+    uint64_t out_of_order = 0;
     // decrypt: frames the generator threw away while it waited for its next
     // key epoch to be published (not a gateway drop).
     uint64_t generator_stalls = 0;
@@ -60,6 +63,7 @@ struct Summary {
     std::string size;  // "64", "imix"
     double avg_size = 0;
     unsigned lcores = 0;
+    bool pipeline = false;
     uint16_t burst = 0;
     uint32_t peers = 0;
     uint32_t flows = 0;

@@ -234,7 +234,8 @@ bool Generator::done() const noexcept {
 
 // ---- sink ------------------------------------------------------------------
 
-Sink::Sink(uint16_t queues, bool latency) : latency_(latency) {
+Sink::Sink(uint16_t queues, bool latency, bool check_order)
+    : latency_(latency), check_order_(check_order) {
     for (uint16_t q = 0; q < queues; ++q) queues_.push_back(std::make_unique<Queue>());
 }
 
@@ -243,6 +244,7 @@ void Sink::consume(uint16_t qid, rte_mbuf* const* frames, uint16_t n) noexcept {
     const uint64_t now = rte_rdtsc();
     uint64_t bytes = 0;
     uint64_t probes = 0;
+    uint64_t out_of_order = 0;
     for (uint16_t i = 0; i < n; ++i) {
         const rte_mbuf* m = frames[i];
         const uint32_t len = rte_pktmbuf_data_len(m);
@@ -253,17 +255,27 @@ void Sink::consume(uint16_t qid, rte_mbuf* const* frames, uint16_t n) noexcept {
             probe.tsc <= now) {
             q.histogram.record(now - probe.tsc);
             ++probes;
+            if (check_order_ && probe.stream < q.next_sequence.size()) {
+                uint64_t& next = q.next_sequence[probe.stream];
+                if (probe.sequence < next) {
+                    ++out_of_order;
+                } else {
+                    next = probe.sequence + 1;
+                }
+            }
         }
     }
     bump(q.packets, n);
     bump(q.bytes, bytes);
     bump(q.probes, probes);
+    bump(q.out_of_order, out_of_order);
     bump(q.cycles, rte_rdtsc() - now);
 }
 
 uint64_t Sink::packets() const noexcept { return sum_over(queues_, &Queue::packets); }
 uint64_t Sink::bytes() const noexcept { return sum_over(queues_, &Queue::bytes); }
 uint64_t Sink::probes() const noexcept { return sum_over(queues_, &Queue::probes); }
+uint64_t Sink::out_of_order() const noexcept { return sum_over(queues_, &Queue::out_of_order); }
 uint64_t Sink::cycles() const noexcept { return sum_over(queues_, &Queue::cycles); }
 
 std::vector<uint64_t> Sink::latency() const {

@@ -132,12 +132,16 @@ private:
 
 class Sink {
 public:
-    Sink(uint16_t queues, bool latency);
+    // check_order: each generator stream carries one peer's packets, so a
+    // probe whose sequence number is below one already seen from its stream
+    // was reordered on the way (counted by out_of_order()).
+    Sink(uint16_t queues, bool latency, bool check_order = false);
     void consume(uint16_t q, rte_mbuf* const* frames, uint16_t n) noexcept;
 
     [[nodiscard]] uint64_t packets() const noexcept;
     [[nodiscard]] uint64_t bytes() const noexcept;  // inner IP bytes (frame less Ethernet)
     [[nodiscard]] uint64_t probes() const noexcept;
+    [[nodiscard]] uint64_t out_of_order() const noexcept;
     [[nodiscard]] uint64_t cycles() const noexcept;
     [[nodiscard]] uint64_t queue_cycles(uint16_t q) const noexcept {
         return queues_[q]->cycles.load(std::memory_order_relaxed);
@@ -151,9 +155,12 @@ private:
         std::atomic<uint64_t> bytes{0};
         std::atomic<uint64_t> probes{0};
         std::atomic<uint64_t> cycles{0};
+        std::atomic<uint64_t> out_of_order{0};
+        std::array<uint64_t, 64> next_sequence{};  // per stream: highest seen + 1
         LatencyHistogram histogram;
     };
     bool latency_;
+    bool check_order_;
     std::vector<std::unique_ptr<Queue>> queues_;
 };
 
