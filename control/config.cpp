@@ -325,7 +325,7 @@ DataplaneConfig Checker::dataplane_section(const YNode& n, const std::string& pa
         out.mode = choice(*v, map.path_of("mode"), kModes);
         // An RX lcore and at least one crypto worker; the TX stage may share
         // the RX lcore.
-        if (out.mode == DataplaneMode::pipeline && out.lcores.size() == 1)
+        if (out.mode == DataplaneMode::pipeline && out.lcores.size() < 2)
             expected(*v, map.path_of("mode"),
                      "run-to-completion with a single lcore (pipeline needs at least 2)",
                      "pipeline");

@@ -221,7 +221,9 @@ int run(const Args& args, Config config) {
     // The Gateway lends it its pool, RCU and command path once it exists.
     auto l2 = std::make_unique<L2Control>(neighbour_options);
     DataplaneContext context;
-    context.lcores = static_cast<uint16_t>(lcore_count);
+    // Pipeline mode: only the rx/tx lcore touches the ports.
+    const bool pipeline = config.dataplane.mode == DataplaneMode::pipeline;
+    context.lcores = static_cast<uint16_t>(pipeline ? 1 : lcore_count);
     context.control_wake_fd = events_fd;
     context.l2 = l2.get();
     auto ports = DataplanePorts::open(config, context, &error);
@@ -247,6 +249,7 @@ int run(const Args& args, Config config) {
     lg.control_wake_fd = events_fd;
     lg.burst = static_cast<uint16_t>(config.dataplane.burst);
     lg.busy_poll_us = config.dataplane.busy_poll_us;
+    lg.pipeline = pipeline;
     auto lcores = LcoreGroup::create(lg, &error);
     if (!lcores) return fail(error);
     GatewayIo io;
@@ -269,7 +272,10 @@ int run(const Args& args, Config config) {
     // 8. Lcores.
     if (!lcores->launch(&error)) return fail(error);
     log::info("sluiced " SLUICE_VERSION " up: interface " + name + ", " +
-              std::to_string(lcore_count) + " lcore(s), driver " + ports->driver() +
+              std::to_string(lcore_count) + " lcore(s)" +
+              (pipeline ? " in pipeline mode (1 rx/tx, " + std::to_string(lcore_count - 1) + " crypto)"
+                        : "") +
+              ", driver " + ports->driver() +
               ", listening on port " + std::to_string(ports->listen_port()));
     report_ready("");
     (void)args;
@@ -320,9 +326,6 @@ int main(int argc, char** argv) {
             return kExitStartup;
         }
     }
-    if (config.dataplane.mode == DataplaneMode::pipeline)
-        std::fprintf(stderr, "sluiced: warning: dataplane.mode pipeline is not implemented yet; "
-                             "running run-to-completion\n");
     if (!args.foreground && detach() != 0) {
         std::fprintf(stderr, "sluiced: cannot detach: %s\n", std::strerror(errno));
         return kExitStartup;

@@ -445,7 +445,8 @@ share_wan_link() {
 # sluiced_yaml SIDE PEER ENDPOINT KEEPALIVE REKEY DRIVER [REACHABLE]: side's
 # configuration on stdout. Its ports follow the driver (dpdk: net_af_packet
 # on wan0 and lan0; af_xdp: wan0; kernel: none), or are SLUICED_PORT_LINES
-# (each written under `ports:`) when a test sets that array.
+# (each written under `ports:`) when a test sets that array. SLUICED_LCORES
+# and SLUICED_MODE, when set, give dataplane.lcores and dataplane.mode.
 SLUICED_PORT_LINES=()
 sluiced_yaml() {
     local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=$6 reachable=${7:-} ip line
@@ -470,6 +471,7 @@ sluiced_yaml() {
     echo "  driver: $driver"
     if [ "$driver" != kernel ]; then
         [ -z "${SLUICED_LCORES:-}" ] || echo "  lcores: [$SLUICED_LCORES]"
+        [ -z "${SLUICED_MODE:-}" ] || echo "  mode: $SLUICED_MODE"
         [ -z "$reachable" ] || echo "  neighbour_reachable_seconds: $reachable"
     fi
     if [ ${#ports[@]} -gt 0 ]; then

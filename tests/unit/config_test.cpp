@@ -1042,6 +1042,8 @@ const Broken kBroken[] = {
      "expected each CPU id once, found 2 again (also dataplane.lcores[0])"},
     {"pipeline on one lcore", IFACE "dataplane:\n  lcores: [2]\n  mode: pipeline\n", 6, 9,
      "dataplane.mode", "pipeline needs at least 2"},
+    {"pipeline on the default single lcore", IFACE "dataplane:\n  mode: pipeline\n", 5, 9,
+     "dataplane.mode", "pipeline needs at least 2"},
     {"relative socket path", IFACE "control:\n  uapi_socket: wg0.sock\n", 5, 16,
      "control.uapi_socket",
      "expected an absolute socket path of at most 107 bytes, found \"wg0.sock\""},
