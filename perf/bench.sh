@@ -18,10 +18,14 @@
 # perf/results/bench.csv (date, commit, CPU, kernel; the limits as modes
 # limit_encrypt/limit_decrypt) and perf/results/bench.png is drawn from this
 # run's rows by perf/plot_bench.gp (gnuplot; gnuplot-nox is installed if
-# missing).
+# missing). With --pipeline, every cell of 2 or more lcores runs a second
+# time in pipeline mode (sluice-perf --pipeline: one rx/tx lcore, the rest
+# crypto lcores), as mode MODE-pipeline, whose limit counts the crypto
+# lcores only.
 #
 # usage: perf/bench.sh [--modes "encrypt decrypt loopback"] [--sizes "64 512 1420 imix"]
 #                      [--lcores "1"] [--runs 5] [--seconds 3] [--quick] [--oversubscribe]
+#                      [--pipeline]
 #   --quick          1 run of 1 s per cell (checks the script, not the figures)
 #   --oversubscribe  run cells that need more lcores than CPUs anyway
 #                    (their figures then include the scheduler's sharing)
@@ -33,6 +37,7 @@ lcores_list="1"
 runs=5
 seconds=3
 oversubscribe=0
+pipeline=0
 burst=32
 while [ $# -gt 0 ]; do
     case $1 in
@@ -43,7 +48,8 @@ while [ $# -gt 0 ]; do
         --seconds) seconds=$2; shift 2 ;;
         --quick) runs=1; seconds=1; shift ;;
         --oversubscribe) oversubscribe=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        --pipeline) pipeline=1; shift ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
 done
@@ -99,7 +105,7 @@ crypto_sizes=$(for s in $sizes; do if [ "$s" = imix ]; then echo 64; echo 576; e
 perf() {
     local tag=$1 mode=$2 size=$3 l=$4 dur=$5 rc=0
     shift 5
-    local cmd=(build/perf/sluice-perf --mode "$mode" --pkt-size "$size" --lcores "$l"
+    local cmd=(build/perf/sluice-perf --mode "${mode%-pipeline}" --pkt-size "$size" --lcores "$l"
                --duration "$dur" --stats-period 0 --json "$@")
     "${cmd[@]}" > "$work/run.out" 2> "$work/run.err" &
     perf_pid=$!
@@ -150,16 +156,22 @@ for mode in $modes; do
             for size in $sizes; do echo "skip $mode $size $l $need" >> "$results"; done
             continue
         fi
+        variants=("")
+        [ "$pipeline" = 0 ] || [ "$l" -lt 2 ] || variants+=(-pipeline)
         for size in $sizes; do
-            perf warmup "$mode" "$size" "$l" 1 >/dev/null
-            for _ in $(seq "$runs"); do perf full "$mode" "$size" "$l" "$seconds"; done
-            if [ "$mode" = loopback ]; then
-                rate=$(half_pps "$mode" "$size" "$l")
-                if [ "$rate" -gt 0 ]; then
-                    for _ in $(seq "$runs"); do perf half "$mode" "$size" "$l" "$seconds" --tx-rate "$rate"; done
+            for v in "${variants[@]}"; do
+                flags=()
+                [ -z "$v" ] || flags=(--pipeline --peers 1)
+                perf warmup "$mode$v" "$size" "$l" 1 "${flags[@]}" >/dev/null
+                for _ in $(seq "$runs"); do perf full "$mode$v" "$size" "$l" "$seconds" "${flags[@]}"; done
+                if [ "$mode" = loopback ]; then
+                    rate=$(half_pps "$mode$v" "$size" "$l")
+                    if [ "$rate" -gt 0 ]; then
+                        for _ in $(seq "$runs"); do perf half "$mode$v" "$size" "$l" "$seconds" --tx-rate "$rate" "${flags[@]}"; done
+                    fi
                 fi
-            fi
-            echo "bench: $mode $size, $l lcore(s) done" >&2
+                echo "bench: $mode$v $size, $l lcore(s) done" >&2
+            done
         done
     done
 done
@@ -225,6 +237,9 @@ def limit_mpps(op, size):
     return got[0] if got else None
 
 def cell_limit(mode, size, lcores):
+    # Pipeline mode: only the crypto lcores seal and open.
+    if mode.endswith("-pipeline"):
+        mode, lcores = mode[: -len("-pipeline")], lcores - 1
     e, d = limit_mpps("encrypt", size), limit_mpps("decrypt", size)
     if mode == "encrypt":
         return e * lcores if e else None
@@ -273,7 +288,7 @@ for op in ("encrypt", "decrypt"):
 
 print("\nsluice-perf: Mpps median (min-max) of the runs; limit = the crypto limit for the "
       "cell's work and lcores")
-print(f"{'mode':<10}{'size':>6}{'lcores':>7}{'Mpps':>26}{'CoV%':>7}{'Gbps':>8}"
+print(f"{'mode':<18}{'size':>6}{'lcores':>7}{'Mpps':>26}{'CoV%':>7}{'Gbps':>8}"
       f"{'cyc/pkt':>9}{'limit':>8}{'fraction':>10}")
 notes = []
 lat_rows = []
@@ -286,7 +301,7 @@ for mode, size, l in cells:
     if nfail:
         notes.append(f"{mode} {size}, {l} lcore(s): {nfail} run(s) failed (see the FAILED lines above)")
     if not full:
-        print(f"{mode:<10}{size:>6}{l:>7}{'no finished run':>26}")
+        print(f"{mode:<18}{size:>6}{l:>7}{'no finished run':>26}")
         continue
     mpps = [s["mpps"] for s in full]
     gbps = med([s["gbps"] for s in full])
@@ -294,7 +309,7 @@ for mode, size, l in cells:
     lim = cell_limit(mode, size, int(l))
     m = med(mpps)
     frac = m / lim if lim else None
-    print(f"{mode:<10}{size:>6}{l:>7}{f'{m:.3f} ({min(mpps):.3f}-{max(mpps):.3f})':>26}"
+    print(f"{mode:<18}{size:>6}{l:>7}{f'{m:.3f} ({min(mpps):.3f}-{max(mpps):.3f})':>26}"
           f"{cov(mpps):>7.1f}{gbps:>8.2f}{(cyc if cyc is not None else 0):>9.0f}"
           f"{(f'{lim:.3f}' if lim else '-'):>8}{(f'{frac:.2f}' if frac is not None else '-'):>10}")
     # Drops, by reason (median count per run).
@@ -327,11 +342,11 @@ for mode, size, l, need in skipped:
 
 if lat_rows:
     print("\nloopback latency at half load (--tx-rate = half the median full rate): medians of the runs")
-    print(f"{'mode':<10}{'size':>6}{'lcores':>7}{'offered':>10}{'Mpps':>9}{'runs':>6}"
+    print(f"{'mode':<18}{'size':>6}{'lcores':>7}{'offered':>10}{'Mpps':>9}{'runs':>6}"
           f"{'p50 us':>10}{'p99 us':>10}{'p99.9 us':>10}")
     fmt = lambda x: "-" if x is None else f"{x:.1f}"
     for mode, size, l, offered, n, (mp, p50, p99, p999) in lat_rows:
-        print(f"{mode:<10}{size:>6}{l:>7}{offered:>10.3f}{fmt(None) if mp is None else f'{mp:.3f}':>9}"
+        print(f"{mode:<18}{size:>6}{l:>7}{offered:>10.3f}{fmt(None) if mp is None else f'{mp:.3f}':>9}"
               f"{n:>6}{fmt(p50):>10}{fmt(p99):>10}{fmt(p999):>10}")
 if notes:
     print("\nnotes:")
