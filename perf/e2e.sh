@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tunnel benchmark in network namespaces: the same topology, the
 # same run, sluice ↔ sluice and sluice ↔ wireguard-go ("mixed": sluiced on
-# gateway A, the sending side) against wireguard-go ↔ wireguard-go.
+# gateway A, the sending side) against wireguard-go ↔ wireguard-go; and
+# "dpdk-mixed": sluiced with the dpdk driver (L2 gateway mode on
+# net_af_packet, one lcore) on gateway A against wireguard-go on B, beside
+# the kernel driver's "mixed". A dpdk gateway takes its links over from the
+# namespace's kernel, so dpdk pairs run after the others.
 #
 #   host-a ── gw-a ══ WAN (bridge) ══ gw-b ── host-b     (tests/netns/lib.sh)
 #
@@ -13,7 +17,7 @@
 # this one run. Appends the rows to perf/results/e2e.csv with the CPU model,
 # kernel, date and commit.
 #
-# usage: perf/e2e.sh [--runs N] [--seconds S] [--pairs "sluice mixed wggo"]
+# usage: perf/e2e.sh [--runs N] [--seconds S] [--pairs "sluice mixed wggo dpdk-mixed"]
 # Needs root; builds sluiced first. Nothing is asserted: this is a benchmark
 # (the harness still stops with one FAIL line if a gateway will not start).
 set -euo pipefail
@@ -21,17 +25,23 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 runs=5
 seconds=5
-pairs="sluice mixed wggo"
+pairs="sluice mixed wggo dpdk-mixed"
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --pairs) pairs=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "e2e.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
 done
 
+for p in $pairs; do
+    case $p in
+        sluice | mixed | wggo | dpdk-mixed) ;;
+        *) echo "e2e.sh: unknown pair $p (sluice, mixed, wggo, dpdk-mixed)" >&2; exit 64 ;;
+    esac
+done
 if [ ! -f build/build.ninja ]; then meson setup build >/dev/null; fi
 ninja -C build control/sluiced control/sluicectl >/dev/null
 
@@ -39,7 +49,20 @@ ninja -C build control/sluiced control/sluicectl >/dev/null
 # (tests/netns/lib.sh): the same two sites, either kind of gateway.
 source tests/netns/lib.sh
 # shellcheck disable=SC2046  # one word per kind
-netns_init $(echo "$pairs" | sed 's/mixed/sluice wggo/') -- "$top/build/control/sluiced" "$top/build/control/sluicectl"
+# pair_kinds PAIR → the kinds of gateway A and gateway B.
+pair_kinds() {
+    case $1 in
+        sluice) echo "sluice sluice" ;;
+        mixed) echo "sluice wggo" ;;
+        wggo) echo "wggo wggo" ;;
+        dpdk-mixed) echo "dpdk wggo" ;;
+    esac
+}
+# dpdk pairs last: they leave gateway A's links without kernel addresses.
+pairs="$(for p in $pairs; do case $p in dpdk*) ;; *) echo "$p" ;; esac; done) $(for p in $pairs; do case $p in dpdk*) echo "$p" ;; esac; done)"
+kinds=$(for p in $pairs; do pair_kinds "$p"; done)
+# shellcheck disable=SC2046,SC2086  # one word per kind
+netns_init $kinds -- "$top/build/control/sluiced" "$top/build/control/sluicectl"
 setup_topology
 
 # One measurement; prints one number.
@@ -63,8 +86,7 @@ ping_avg() {  # → average RTT in microseconds
 results=$TMP/results.txt
 : > "$results"
 for kind in $pairs; do
-    a_kind=$kind b_kind=$kind
-    [ "$kind" = mixed ] && a_kind=sluice b_kind=wggo
+    read -r a_kind b_kind <<<"$(pair_kinds "$kind")"
     start_gateway "$b_kind" B
     start_gateway "$a_kind" A
     in_host A ping -q -c 3 -w 15 192.168.2.2 >/dev/null  # handshake
@@ -90,13 +112,16 @@ data = {}
 for line in open(path):
     kind, metric, value = line.split()
     data.setdefault((kind, metric), []).append(float(value))
-order = {"sluice": 0, "mixed": 1, "wggo": 2}
+order = {"sluice": 0, "mixed": 1, "dpdk-mixed": 2, "wggo": 3}
 kinds = sorted({k for k, _ in data}, key=lambda k: order.get(k, 3))
-pair_name = {"sluice": "sluice-sluice", "mixed": "sluice-wggo", "wggo": "wggo-wggo"}
+pair_name = {"sluice": "sluice-sluice", "mixed": "sluice-wggo", "wggo": "wggo-wggo",
+             "dpdk-mixed": "sluice_dpdk-wggo"}
 metrics = ["tcp1_mbps", "tcp4_mbps", "udp1380_mbps", "ping_us"]
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 print(f"\n{cpu}, {cores} cores, kernel {kernel}, commit {commit}, {runs} runs of {seconds} s")
-print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) + "sluice/wggo".rjust(12) + "mixed/wggo".rjust(12))
+ratios = [k for k in ("sluice", "mixed", "dpdk-mixed") if k in kinds]
+print(f"{'metric':<14}" + "".join(f"{k + ' median (min-max)':>32}" for k in kinds) +
+      "".join(f"{k + '/wggo':>17}" for k in ratios))
 out = "perf/results/e2e.csv"
 new = not os.path.exists(out)
 with open(out, "a", newline="") as f:
@@ -115,11 +140,11 @@ with open(out, "a", newline="") as f:
             med[k] = statistics.median(v)
             row += f"{med[k]:>14.1f} ({min(v):.1f}-{max(v):.1f})".rjust(32)
             w.writerow([date, commit, cpu, cores, kernel, pair_name.get(k, k), m, len(v), med[k], min(v), max(v)])
-        for k in ("sluice", "mixed"):
+        for k in ratios:
             if k in med and "wggo" in med and med["wggo"] > 0:
-                row += f"{med[k] / med['wggo']:.2f}x".rjust(12)
+                row += f"{med[k] / med['wggo']:.2f}x".rjust(17)
             else:
-                row += "-".rjust(12)
+                row += "-".rjust(17)
         print(row)
 print(f"\nappended to {out}")
 PY
