@@ -221,7 +221,10 @@ private:
             put_le(out_, static_cast<uint64_t>(v), sizeof(V));
         } else if constexpr (std::is_same_v<V, KeypairSlot>) {
             out_.push_back(static_cast<uint8_t>(v));
-        } else if constexpr (std::is_same_v<V, Key>) {
+        } else if constexpr (std::is_same_v<V, NeighbourState>) {
+            if (v > NeighbourState::permanent) fail("neighbour state not 0..4");
+            out_.push_back(static_cast<uint8_t>(v));
+        } else if constexpr (std::is_same_v<V, Key> || std::is_same_v<V, MacAddress>) {
             out_.insert(out_.end(), v.begin(), v.end());
         } else if constexpr (std::is_same_v<V, std::string>) {
             write_text(v, kMaxText);
@@ -373,7 +376,9 @@ private:
             if (const uint8_t* p = take(sizeof(V))) v = static_cast<V>(get_le(p, sizeof(V)));
         } else if constexpr (std::is_same_v<V, KeypairSlot>) {
             v = static_cast<KeypairSlot>(read_byte_in(2, "keypair slot not 0, 1 or 2"));
-        } else if constexpr (std::is_same_v<V, Key>) {
+        } else if constexpr (std::is_same_v<V, NeighbourState>) {
+            v = static_cast<NeighbourState>(read_byte_in(4, "neighbour state not 0..4"));
+        } else if constexpr (std::is_same_v<V, Key> || std::is_same_v<V, MacAddress>) {
             if (const uint8_t* p = take(v.size())) std::copy(p, p + v.size(), v.begin());
         } else if constexpr (std::is_same_v<V, std::string>) {
             read_text(v, kMaxText);
@@ -536,6 +541,9 @@ void schema(IO& io, T& r) {
     io.field("counters", r.counters);
     io.field("busy_cycles", r.busy_cycles);
     io.field("total_cycles", r.total_cycles);
+    io.field("handed_out", r.handed_out);
+    io.field("handed_in", r.handed_in);
+    io.field("pipelined", r.pipelined);
 }
 
 template <typename IO, Is<LcoresResponse> T>
@@ -652,6 +660,65 @@ void schema(IO& io, T& r) {
     io.field("peers_removed", r.peers_removed);
     io.field("peers_changed", r.peers_changed);
     io.list("warnings", r.warnings, kMaxWarnings);
+}
+
+// Whether an entry in this state has a MAC: the ones packets are sent with.
+bool has_mac(NeighbourState state) noexcept {
+    return state == NeighbourState::reachable || state == NeighbourState::probing ||
+           state == NeighbourState::permanent;
+}
+
+template <typename IO, Is<NeighbourInfo> T>
+void schema(IO& io, T& r) {
+    io.field("address", r.address);
+    io.field("state", r.state);
+    io.field("mac", r.mac);
+    io.check(r.mac.has_value() == has_mac(r.state), "mac",
+             "present for reachable, probing and static entries only");
+    io.field("tries", r.tries);
+    io.field("queued", r.queued);
+    io.field("age_ms", r.age_ms);
+    io.field("next_ms", r.next_ms);
+}
+
+template <typename IO, Is<NeighbourPortCounters> T>
+void schema(IO& io, T& r) {
+    io.field("requests_sent", r.requests_sent);
+    io.field("resolved", r.resolved);
+    io.field("changed", r.changed);
+    io.field("failed", r.failed);
+    io.field("queued", r.queued);
+    io.field("released", r.released);
+    io.field("dropped_queue_full", r.dropped_queue_full);
+    io.field("dropped_failed", r.dropped_failed);
+    io.field("dropped_table_full", r.dropped_table_full);
+    io.field("requests_failed", r.requests_failed);
+    io.field("arp_replies", r.arp_replies);
+    io.field("nd_adverts", r.nd_adverts);
+    io.field("echo_replies", r.echo_replies);
+    io.field("time_exceeded_sent", r.time_exceeded_sent);
+    io.field("too_big_sent", r.too_big_sent);
+    io.field("punted_learn", r.punted_learn);
+    io.field("punted_await", r.punted_await);
+    io.field("punt_full", r.punt_full);
+}
+
+template <typename IO, Is<NeighbourPort> T>
+void schema(IO& io, T& r) {
+    io.text("port", r.port, kMaxShortText);
+    io.check(valid_short_name(r.port), "port", "not a name");
+    io.list("neighbours", r.neighbours, kMaxNeighbours);
+    io.check(unique_by(r.neighbours, [](const NeighbourInfo& n) { return n.address; }),
+             "neighbours", "an address appears twice");
+    io.field("counters", r.counters);
+}
+
+template <typename IO, Is<NeighboursResponse> T>
+void schema(IO& io, T& r) {
+    io.text("driver", r.driver, kMaxShortText);
+    io.list("ports", r.ports, kMaxPorts);
+    io.check(unique_by(r.ports, [](const NeighbourPort& p) { return p.port; }), "ports",
+             "a port name appears twice");
 }
 
 template <typename IO, Is<Failure> T>

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <type_traits>
 
 namespace sluice::ctl {
@@ -34,6 +35,7 @@ const std::array<CommandSpec, kCommandCount> kCommands = {{
     {Command::peer_add, "peer add", kPeerAddMin, kMaxRequestPayload},
     {Command::peer_remove, "peer remove", kPeerRemoveMin, kPeerRemoveMax},
     {Command::reload, "reload", 0, 0},
+    {Command::show_neighbours, "show neighbours", 0, 0},
 }};
 
 // The variants' alternatives must stay in command-id order: decoding picks
@@ -73,6 +75,20 @@ std::string_view slot_name(KeypairSlot slot) noexcept {
     static constexpr std::array<std::string_view, 3> kNames = {"current", "previous", "next"};
     const auto i = static_cast<size_t>(slot);
     return i < kNames.size() ? kNames[i] : "?";
+}
+
+std::string_view neighbour_state_name(NeighbourState state) noexcept {
+    static constexpr std::array<std::string_view, 5> kNames = {"incomplete", "reachable", "probing",
+                                                               "failed", "static"};
+    const auto i = static_cast<size_t>(state);
+    return i < kNames.size() ? kNames[i] : "?";
+}
+
+std::string mac_text(const MacAddress& mac) {
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                  mac[3], mac[4], mac[5]);
+    return text;
 }
 
 // ---- Errors ---------------------------------------------------------------------------

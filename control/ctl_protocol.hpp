@@ -66,6 +66,9 @@ inline constexpr size_t kMaxWarnings = 1024;
 inline constexpr size_t kMaxKeypairs = 3;  // current, previous, next
 inline constexpr size_t kMaxXstats = 512;  // per port (only the non-zero ones travel)
 inline constexpr size_t kMaxXstatName = kMaxShortText * 2;  // DPDK's own limit is 63
+// Per L2 port: learning stops at 4096 entries (NeighbourOptions::max_entries)
+// and the configuration adds at most 256 static ones; the rest is headroom.
+inline constexpr size_t kMaxNeighbours = 65536;
 
 // Errno values travel as numbers. They are Linux's (the only platform sluice
 // runs on); a status is 0 or 1..kMaxStatus, the kernel's MAX_ERRNO.
@@ -84,8 +87,9 @@ enum class Command : uint16_t {
     peer_add = 7,
     peer_remove = 8,
     reload = 9,
+    show_neighbours = 10,
 };
-inline constexpr size_t kCommandCount = 9;
+inline constexpr size_t kCommandCount = 10;
 
 // The table the size check and command names come from. A request payload
 // outside [min, max] is refused before decoding; empty requests have max 0.
@@ -278,6 +282,7 @@ using ShowPortsRequest = EmptyRequest<Command::show_ports>;
 using ShowDropsRequest = EmptyRequest<Command::show_drops>;
 using StatsRequest = EmptyRequest<Command::stats>;
 using ReloadRequest = EmptyRequest<Command::reload>;
+using ShowNeighboursRequest = EmptyRequest<Command::show_neighbours>;
 
 // Adds a peer that is not configured yet; the daemon answers EEXIST when the
 // key or the name is taken (wg set edits existing peers).
@@ -303,9 +308,9 @@ struct PeerRemoveRequest {
 };
 
 // Alternatives in command-id order (index = id - 1; checked in the .cpp).
-using Request =
-    std::variant<VersionRequest, ShowRequest, ShowLcoresRequest, ShowPortsRequest, ShowDropsRequest,
-                 StatsRequest, PeerAddRequest, PeerRemoveRequest, ReloadRequest>;
+using Request = std::variant<VersionRequest, ShowRequest, ShowLcoresRequest, ShowPortsRequest,
+                             ShowDropsRequest, StatsRequest, PeerAddRequest, PeerRemoveRequest,
+                             ReloadRequest, ShowNeighboursRequest>;
 
 Command command_of(const Request& request) noexcept;
 
@@ -385,10 +390,18 @@ struct LcoreCounters {
 
 struct LcoreInfo {
     uint32_t lcore_id = 0;
-    std::string role;  // "worker", "rx", "crypto", "tx"
+    std::string role;  // "worker" (run-to-completion); pipeline mode: "rx/tx", "crypto"
     LcoreCounters counters;
     uint64_t busy_cycles = 0;   // cycles spent on bursts that carried packets
     uint64_t total_cycles = 0;  // cycles since the lcore started
+    // Multi-lcore handoff: WAN packets this lcore passed to the lcore that
+    // owns their keypair's receive side, and those it took from the others.
+    // (The `{}` let `LcoreInfo{id, role, counters, busy, total}` leave them out.)
+    uint64_t handed_out{};
+    uint64_t handed_in{};
+    // Pipeline mode: packets the rx/tx lcore gave to crypto lcores, or that
+    // a crypto lcore sealed or opened; 0 in run-to-completion.
+    uint64_t pipelined{};
 
     friend bool operator==(const LcoreInfo&, const LcoreInfo&) = default;
 };
@@ -530,10 +543,87 @@ struct ReloadResponse {
     friend bool operator==(const ReloadResponse&, const ReloadResponse&) = default;
 };
 
+// ---- show neighbours: the L2 gateway mode's neighbour tables
+
+// The states of control/neighbours.hpp, as they travel (never renumber).
+enum class NeighbourState : uint8_t {
+    incomplete = 0,  // resolving; packets wait
+    reachable = 1,   // a MAC, confirmed within the reachable time
+    probing = 2,     // a MAC still used while it is asked for again
+    failed = 3,      // no answer; packets for it are dropped for a while
+    permanent = 4,   // configured ("static")
+};
+// "incomplete", "reachable", "probing", "failed", "static".
+std::string_view neighbour_state_name(NeighbourState state) noexcept;
+
+using MacAddress = std::array<uint8_t, 6>;
+std::string mac_text(const MacAddress& mac);  // "02:00:5e:10:00:01"
+
+struct NeighbourInfo {
+    IpAddress address;
+    NeighbourState state = NeighbourState::incomplete;
+    // Present exactly when the state is reachable, probing or static.
+    std::optional<MacAddress> mac;
+    uint32_t tries = 0;   // requests sent in this round (incomplete, probing)
+    uint32_t queued = 0;  // packets waiting for the MAC (incomplete)
+    // Since the entry entered its state (reachable: since it was last
+    // confirmed), and until its next request, ageing or expiry (0: due now).
+    // Absent for static entries, which have neither.
+    std::optional<uint64_t> age_ms;
+    std::optional<uint64_t> next_ms;
+
+    friend bool operator==(const NeighbourInfo&, const NeighbourInfo&) = default;
+};
+
+// One L2 port's resolution counters (control/neighbours.hpp's
+// NeighbourCounters and the control thread's failed requests), then what the
+// port's lcores counted (drivers/dpdk/l3_over_l2.hpp's L2Counters).
+struct NeighbourPortCounters {
+    uint64_t requests_sent = 0;
+    uint64_t resolved = 0;
+    uint64_t changed = 0;
+    uint64_t failed = 0;
+    uint64_t queued = 0;
+    uint64_t released = 0;
+    uint64_t dropped_queue_full = 0;
+    uint64_t dropped_failed = 0;
+    uint64_t dropped_table_full = 0;
+    uint64_t requests_failed = 0;  // no mbuf or command ring full for a request
+    uint64_t arp_replies = 0;
+    uint64_t nd_adverts = 0;
+    uint64_t echo_replies = 0;
+    uint64_t time_exceeded_sent = 0;
+    uint64_t too_big_sent = 0;
+    uint64_t punted_learn = 0;
+    uint64_t punted_await = 0;
+    uint64_t punt_full = 0;
+
+    friend bool operator==(const NeighbourPortCounters&, const NeighbourPortCounters&) = default;
+};
+
+struct NeighbourPort {
+    std::string port;                       // short name: "wan", "lan"
+    std::vector<NeighbourInfo> neighbours;  // in address order, each address once
+    NeighbourPortCounters counters;
+
+    friend bool operator==(const NeighbourPort&, const NeighbourPort&) = default;
+};
+
+// Empty `ports` is not an error: the kernel and AF_XDP drivers, and DPDK
+// ports in L3 mode, resolve no neighbours. `driver` lets the client say so.
+struct NeighboursResponse {
+    static constexpr Command kCommand = Command::show_neighbours;
+
+    std::string driver;  // "kernel", "af_xdp", "dpdk"
+    std::vector<NeighbourPort> ports;
+
+    friend bool operator==(const NeighboursResponse&, const NeighboursResponse&) = default;
+};
+
 // Alternatives in command-id order, like Request.
-using Response =
-    std::variant<VersionResponse, ShowResponse, LcoresResponse, PortsResponse, DropsResponse,
-                 StatsResponse, PeerAddResponse, PeerRemoveResponse, ReloadResponse>;
+using Response = std::variant<VersionResponse, ShowResponse, LcoresResponse, PortsResponse,
+                              DropsResponse, StatsResponse, PeerAddResponse, PeerRemoveResponse,
+                              ReloadResponse, NeighboursResponse>;
 
 Command command_of(const Response& response) noexcept;
 

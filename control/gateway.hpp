@@ -173,6 +173,7 @@ private:
     ctl::ShowResponse show() const;
     ctl::LcoresResponse show_lcores() const;
     ctl::PortsResponse show_ports() const;
+    ctl::NeighboursResponse show_neighbours() const;
     ctl::DropsResponse show_drops() const;
     ctl::StatsResponse stats() const;
     void register_telemetry();

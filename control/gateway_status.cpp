@@ -8,6 +8,7 @@
 
 #include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
+#include "control/l2_control.hpp"
 #include "control/log.hpp"
 
 namespace sluice {
@@ -33,6 +34,66 @@ ctl::LcoreCounters lcore_counters(const LcoreCounters& l) {
     c.tx_packets = l.transport.tx_packets + l.transport.rx_packets;
     c.tx_bytes = l.transport.tx_bytes + l.transport.rx_bytes;
     c.dropped = l.transport.total_drops();
+    return c;
+}
+
+ctl::NeighbourState wire_state(NeighbourState state) {
+    switch (state) {
+        case NeighbourState::incomplete:
+            return ctl::NeighbourState::incomplete;
+        case NeighbourState::reachable:
+            return ctl::NeighbourState::reachable;
+        case NeighbourState::probing:
+            return ctl::NeighbourState::probing;
+        case NeighbourState::failed:
+            return ctl::NeighbourState::failed;
+        case NeighbourState::permanent:
+            break;
+    }
+    return ctl::NeighbourState::permanent;
+}
+
+// Milliseconds from `from` to `to`; 0 when `to` has passed (a deadline the
+// control loop has not reached yet).
+uint64_t ms_until(std::chrono::nanoseconds from, std::chrono::nanoseconds to) {
+    return to > from ? static_cast<uint64_t>((to - from).count() / 1'000'000) : 0;
+}
+
+ctl::NeighbourInfo neighbour_info(const NeighbourEntry& e, std::chrono::nanoseconds now) {
+    ctl::NeighbourInfo n;
+    n.address = e.address;
+    n.state = wire_state(e.state);
+    n.mac = e.mac;
+    n.tries = e.tries;
+    n.queued = static_cast<uint32_t>(e.queued);
+    // A static entry was made without a clock: it has no age and no deadline.
+    if (e.state != NeighbourState::permanent) {
+        n.age_ms = ms_until(e.since, now);
+        n.next_ms = ms_until(now, e.next);
+    }
+    return n;
+}
+
+ctl::NeighbourPortCounters neighbour_counters(const L2PortStatus& s) {
+    ctl::NeighbourPortCounters c;
+    c.requests_sent = s.counters.requests_sent;
+    c.resolved = s.counters.resolved;
+    c.changed = s.counters.changed;
+    c.failed = s.counters.failed;
+    c.queued = s.counters.queued;
+    c.released = s.counters.released;
+    c.dropped_queue_full = s.counters.dropped_queue_full;
+    c.dropped_failed = s.counters.dropped_failed;
+    c.dropped_table_full = s.counters.dropped_table_full;
+    c.requests_failed = s.requests_failed;
+    c.arp_replies = s.l2.arp_replies;
+    c.nd_adverts = s.l2.nd_adverts;
+    c.echo_replies = s.l2.echo_replies;
+    c.time_exceeded_sent = s.l2.time_exceeded_sent;
+    c.too_big_sent = s.l2.too_big_sent;
+    c.punted_learn = s.l2.punted_learn;
+    c.punted_await = s.l2.punted_await;
+    c.punt_full = s.l2.punt_full;
     return c;
 }
 
@@ -123,6 +184,10 @@ void Gateway::register_ctl_handlers(ctl::HandlerTable& table) {
         [this](const ShowLcoresRequest&) -> Outcome<ShowLcoresRequest> { return show_lcores(); });
     table.add<ShowPortsRequest>(
         [this](const ShowPortsRequest&) -> Outcome<ShowPortsRequest> { return show_ports(); });
+    table.add<ShowNeighboursRequest>(
+        [this](const ShowNeighboursRequest&) -> Outcome<ShowNeighboursRequest> {
+            return show_neighbours();
+        });
     table.add<ShowDropsRequest>(
         [this](const ShowDropsRequest&) -> Outcome<ShowDropsRequest> { return show_drops(); });
     table.add<StatsRequest>([this](const StatsRequest&) -> Outcome<StatsRequest> { return stats(); });
@@ -237,10 +302,17 @@ ctl::LcoresResponse Gateway::show_lcores() const {
     for (const Lcore* l : io_.lcores) {
         ctl::LcoreInfo info;
         info.lcore_id = l->config().lcore_id;
-        info.role = "worker";
+        switch (l->config().role) {
+            case LcoreRole::run_to_completion: info.role = "worker"; break;
+            case LcoreRole::rx_tx: info.role = "rx/tx"; break;
+            case LcoreRole::crypto: info.role = "crypto"; break;
+        }
         info.counters = lcore_counters(l->counters());
         info.busy_cycles = l->counters().busy_cycles;
         info.total_cycles = l->counters().total_cycles;
+        info.handed_out = l->counters().handed_out;
+        info.handed_in = l->counters().handed_in;
+        info.pipelined = l->counters().pipelined;
         r.lcores.push_back(info);
     }
     return r;
@@ -252,6 +324,25 @@ ctl::PortsResponse Gateway::show_ports() const {
     for (ctl::PortInfo& info : r.ports) {
         const Port* port = info.port_id == 0 ? io_.ports->wan() : io_.ports->lan();
         if (port != nullptr) info.counters = port_counters(port->stats());
+    }
+    return r;
+}
+
+// The L2 ports' neighbour tables. Without L2 ports (the kernel and AF_XDP
+// drivers, DPDK in L3 mode) the list is empty: there is nothing to resolve,
+// which is an answer, not a failure.
+ctl::NeighboursResponse Gateway::show_neighbours() const {
+    ctl::NeighboursResponse r;
+    r.driver = io_.ports->driver();
+    if (io_.l2 == nullptr) return r;
+    const std::chrono::nanoseconds now(monotonic_ns());
+    for (const L2PortStatus& s : io_.l2->status()) {
+        ctl::NeighbourPort port;
+        port.port = s.port;
+        for (const NeighbourEntry& e : s.neighbours)
+            port.neighbours.push_back(neighbour_info(e, now));
+        port.counters = neighbour_counters(s);
+        r.ports.push_back(std::move(port));
     }
     return r;
 }

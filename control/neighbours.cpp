@@ -268,7 +268,8 @@ std::vector<NeighbourEntry> NeighbourResolver::entries() const {
     std::vector<NeighbourEntry> out;
     out.reserve(slots_.size());
     for (const auto& [address, slot] : slots_) {
-        out.push_back({address, slot.state, slot.mac, slot.tries, slot.queue.size(), slot.since});
+        out.push_back(
+            {address, slot.state, slot.mac, slot.tries, slot.queue.size(), slot.since, slot.next});
     }
     return out;
 }

@@ -88,6 +88,8 @@ struct NeighbourEntry {
     uint32_t tries = 0;  // requests sent in this round (incomplete / probing)
     size_t queued = 0;
     std::chrono::nanoseconds since{0};  // when it entered this state
+    // Its next request, ageing or expiry (neighbours.cpp); 0 for static.
+    std::chrono::nanoseconds next{0};
 };
 
 class NeighbourResolver {

@@ -137,10 +137,11 @@ enum class Opt : uint8_t {
 constexpr unsigned bit(Command c) {
     return 1u << static_cast<unsigned>(c);
 }
-constexpr unsigned kEveryCommand =
-    bit(Command::version) | bit(Command::show) | bit(Command::show_lcores) |
-    bit(Command::show_ports) | bit(Command::show_drops) | bit(Command::stats) |
-    bit(Command::peer_add) | bit(Command::peer_remove) | bit(Command::reload);
+constexpr unsigned kEveryCommand = bit(Command::version) | bit(Command::show) |
+                                   bit(Command::show_lcores) | bit(Command::show_ports) |
+                                   bit(Command::show_drops) | bit(Command::stats) |
+                                   bit(Command::peer_add) | bit(Command::peer_remove) |
+                                   bit(Command::reload) | bit(Command::show_neighbours);
 // --json goes with every command that prints something.
 constexpr unsigned kPrinting = kEveryCommand & ~bit(Command::peer_add);
 
@@ -201,17 +202,19 @@ OrError<CommandLine> parse_words(const std::vector<std::string_view>& words) {
         line.command = Command::show;
         if (words.size() > 1) {
             const std::string_view what = words[1];
-            static constexpr std::array<std::string_view, 3> kTargets = {"lcores", "ports",
-                                                                         "drops"};
+            static constexpr std::array<std::string_view, 4> kTargets = {"lcores", "ports", "drops",
+                                                                         "neighbours"};
             if (what == "lcores")
                 line.command = Command::show_lcores;
             else if (what == "ports")
                 line.command = Command::show_ports;
             else if (what == "drops")
                 line.command = Command::show_drops;
+            else if (what == "neighbours" || what == "neighbors")  // either spelling
+                line.command = Command::show_neighbours;
             else
                 return usage("unknown show target " + quoted(what) +
-                             ": show takes lcores, ports, drops or nothing" +
+                             ": show takes lcores, ports, drops, neighbours or nothing" +
                              did_you_mean(what, kTargets));
             used = 2;
         }
@@ -504,9 +507,13 @@ Talks to sluiced over its control socket, /run/sluice/IFNAME.ctl.
 commands:
   show                   the interface and its peers: endpoints, allowed IPs,
                          latest handshake, keypairs, transfer (the default)
-  show lcores            packet cores: role, packets, bytes, drops, busy share
+  show lcores            packet cores: role, packets, bytes, drops, busy share,
+                         packets handed to and taken from other lcores
   show ports             ports: driver, device, link, queues, counters
   show drops             drop counters by reason and lcore
+  show neighbours        L2 mode's neighbour tables: address, MAC, state, age,
+                         next request or expiry, queued packets, per-port
+                         counters (also: show neighbors)
   stats [--watch [--interval S] [--count N]]
                          port and lcore counters; --watch repeats every S
                          seconds (default 1, 0.1 to 3600) with Rx/Tx pps and

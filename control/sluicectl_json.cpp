@@ -75,7 +75,9 @@ void json_of(JsonWriter& w, const ctl::LcoresResponse& r) {
     for (const ctl::LcoreInfo& l : r.lcores) {
         w.begin_object().num("lcore_id", l.lcore_id).str("role", l.role);
         counters_json(w, l.counters);
-        w.num("busy_cycles", l.busy_cycles).num("total_cycles", l.total_cycles).end_object();
+        w.num("busy_cycles", l.busy_cycles).num("total_cycles", l.total_cycles);
+        w.num("handed_out", l.handed_out).num("handed_in", l.handed_in);
+        w.num("pipelined", l.pipelined).end_object();
     }
     w.end_array();
 }
@@ -105,6 +107,43 @@ void json_of(JsonWriter& w, const ctl::DropsResponse& r) {
         w.key("per_lcore").begin_array();
         for (const uint64_t n : row.per_lcore) w.num(n);
         w.end_array().end_object();
+    }
+    w.end_array();
+}
+
+void optional_num(JsonWriter& w, std::string_view key, const std::optional<uint64_t>& v) {
+    w.key(key);
+    v ? w.num(*v) : w.null();
+}
+
+void counters_json(JsonWriter& w, const ctl::NeighbourPortCounters& c) {
+    w.num("requests_sent", c.requests_sent).num("requests_failed", c.requests_failed);
+    w.num("resolved", c.resolved).num("changed", c.changed).num("failed", c.failed);
+    w.num("queued", c.queued).num("released", c.released);
+    w.num("dropped_queue_full", c.dropped_queue_full).num("dropped_failed", c.dropped_failed);
+    w.num("dropped_table_full", c.dropped_table_full);
+    w.num("arp_replies", c.arp_replies).num("nd_adverts", c.nd_adverts);
+    w.num("echo_replies", c.echo_replies).num("time_exceeded_sent", c.time_exceeded_sent);
+    w.num("too_big_sent", c.too_big_sent).num("punted_learn", c.punted_learn);
+    w.num("punted_await", c.punted_await).num("punt_full", c.punt_full);
+}
+
+void json_of(JsonWriter& w, const ctl::NeighboursResponse& r) {
+    w.str("driver", r.driver).key("ports").begin_array();
+    for (const ctl::NeighbourPort& p : r.ports) {
+        w.begin_object().str("port", p.port).key("neighbours").begin_array();
+        for (const ctl::NeighbourInfo& n : p.neighbours) {
+            w.begin_object().str("address", n.address.to_string()).key("mac");
+            n.mac ? w.str(ctl::mac_text(*n.mac)) : w.null();
+            w.str("state", ctl::neighbour_state_name(n.state));
+            w.num("tries", n.tries).num("queued", n.queued);
+            optional_num(w, "age_ms", n.age_ms);
+            optional_num(w, "next_ms", n.next_ms);
+            w.end_object();
+        }
+        w.end_array().key("counters").begin_object();
+        counters_json(w, p.counters);
+        w.end_object().end_object();
     }
     w.end_array();
 }

@@ -151,8 +151,15 @@ std::string text_of(const ctl::ShowResponse& r) {
 
 std::string text_of(const ctl::LcoresResponse& r) {
     if (r.lcores.empty()) return "no lcores\n";
-    std::vector<std::vector<std::string>> rows = {
-        {"lcore", "role", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "dropped", "busy"}};
+    // Pipeline mode adds a column: what went through the crypto lcores.
+    const bool pipeline =
+        std::any_of(r.lcores.begin(), r.lcores.end(), [](const ctl::LcoreInfo& l) {
+            return l.role == "rx/tx" || l.role == "crypto";
+        });
+    std::vector<std::vector<std::string>> rows = {{"lcore", "role", "rx-packets", "rx-bytes",
+                                                   "tx-packets", "tx-bytes", "dropped",
+                                                   "handed-out", "handed-in", "busy"}};
+    if (pipeline) rows[0].insert(rows[0].end() - 1, "pipelined");
     for (const ctl::LcoreInfo& l : r.lcores) {
         std::string busy = "-";
         if (l.total_cycles) {
@@ -164,21 +171,23 @@ std::string text_of(const ctl::LcoresResponse& r) {
         }
         const ctl::LcoreCounters& c = l.counters;
         rows.push_back({num(l.lcore_id), l.role, num(c.rx_packets), num(c.rx_bytes),
-                        num(c.tx_packets), num(c.tx_bytes), num(c.dropped), busy});
+                        num(c.tx_packets), num(c.tx_bytes), num(c.dropped), num(l.handed_out),
+                        num(l.handed_in), busy});
+        if (pipeline) rows.back().insert(rows.back().end() - 1, num(l.pipelined));
     }
     return table(rows, {false, true});
 }
 
-// "  xstats: name=value name=value ...", wrapped before kWidth columns with
-// the continuation lines under the first entry (an entry longer than a line
-// gets one of its own).
-std::string xstats_lines(const std::vector<ctl::Xstat>& xstats) {
+// "HEAD name=value name=value ...", wrapped before kWidth columns with the
+// continuation lines under the first entry (an entry longer than a line gets
+// one of its own).
+std::string wrapped_pairs(const std::string& head,
+                          const std::vector<std::pair<std::string_view, uint64_t>>& pairs) {
     constexpr size_t kWidth = 100;
-    const std::string head = "  xstats: ";
     std::string out;
     std::string line = head;
-    for (const ctl::Xstat& x : xstats) {
-        const std::string entry = x.name + "=" + num(x.value);
+    for (const auto& [name, value] : pairs) {
+        const std::string entry = std::string(name) + "=" + num(value);
         const bool line_empty = line.size() == head.size();
         if (!line_empty && line.size() + 1 + entry.size() > kWidth) {
             out += line + "\n";
@@ -188,6 +197,12 @@ std::string xstats_lines(const std::vector<ctl::Xstat>& xstats) {
         line += entry;
     }
     return out + line + "\n";
+}
+
+std::string xstats_lines(const std::vector<ctl::Xstat>& xstats) {
+    std::vector<std::pair<std::string_view, uint64_t>> pairs;
+    for (const ctl::Xstat& x : xstats) pairs.emplace_back(x.name, x.value);
+    return wrapped_pairs("  xstats: ", pairs);
 }
 
 std::string text_of(const ctl::PortsResponse& r) {
@@ -207,6 +222,73 @@ std::string text_of(const ctl::PortsResponse& r) {
         if (!p.notes.empty()) out += "  notes: " + p.notes + "\n";
         if (!p.xstats.empty()) out += xstats_lines(p.xstats);
     }
+    return out;
+}
+
+// Seconds for neighbour ages and deadlines, which are seconds to minutes:
+// "0.4s", "28.8s", "95s".
+std::string seconds_ms(uint64_t ms) {
+    if (ms >= 100'000) return num(ms / 1000) + "s";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%" PRIu64 ".%" PRIu64 "s", ms / 1000, ms % 1000 / 100);
+    return buf;
+}
+
+// What happens to an entry next, and when (control/neighbours.hpp's states).
+std::string next_action(const ctl::NeighbourInfo& n) {
+    if (!n.next_ms) return "-";
+    const std::string in = seconds_ms(*n.next_ms);
+    switch (n.state) {
+        case ctl::NeighbourState::incomplete:
+            return num(n.tries) + (n.tries == 1 ? " request" : " requests") + " sent, next in " +
+                   in;
+        case ctl::NeighbourState::reachable:
+            return "probe in " + in;
+        case ctl::NeighbourState::probing:
+            return num(n.tries) + (n.tries == 1 ? " probe" : " probes") + " sent, next in " + in;
+        case ctl::NeighbourState::failed:
+            return "forget in " + in;
+        case ctl::NeighbourState::permanent:
+            break;
+    }
+    return "-";
+}
+
+std::string neighbour_counter_lines(const ctl::NeighbourPort& p) {
+    const ctl::NeighbourPortCounters& c = p.counters;
+    return wrapped_pairs(p.port + " counters: ", {{"requests_sent", c.requests_sent},
+                                                  {"requests_failed", c.requests_failed},
+                                                  {"resolved", c.resolved},
+                                                  {"changed", c.changed},
+                                                  {"failed", c.failed},
+                                                  {"queued", c.queued},
+                                                  {"released", c.released},
+                                                  {"dropped_queue_full", c.dropped_queue_full},
+                                                  {"dropped_failed", c.dropped_failed},
+                                                  {"dropped_table_full", c.dropped_table_full},
+                                                  {"arp_replies", c.arp_replies},
+                                                  {"nd_adverts", c.nd_adverts},
+                                                  {"echo_replies", c.echo_replies},
+                                                  {"time_exceeded_sent", c.time_exceeded_sent},
+                                                  {"too_big_sent", c.too_big_sent},
+                                                  {"punted_learn", c.punted_learn},
+                                                  {"punted_await", c.punted_await},
+                                                  {"punt_full", c.punt_full}});
+}
+
+// One table for every port's entries, then each port's counters.
+std::string text_of(const ctl::NeighboursResponse& r) {
+    if (r.ports.empty()) return "no L2 ports (driver " + r.driver + ")\n";
+    std::vector<std::vector<std::string>> rows = {
+        {"port", "address", "mac", "state", "age", "next", "queued"}};
+    for (const ctl::NeighbourPort& p : r.ports)
+        for (const ctl::NeighbourInfo& n : p.neighbours)
+            rows.push_back({p.port, n.address.to_string(), n.mac ? ctl::mac_text(*n.mac) : "-",
+                            std::string(ctl::neighbour_state_name(n.state)),
+                            n.age_ms ? seconds_ms(*n.age_ms) : "-", next_action(n), num(n.queued)});
+    std::string out = rows.size() == 1 ? "no neighbours\n"
+                                       : table(rows, {true, true, true, true, false, true, false});
+    for (const ctl::NeighbourPort& p : r.ports) out += neighbour_counter_lines(p);
     return out;
 }
 

@@ -19,6 +19,8 @@
 #      (path MTU discovery through sluice's ICMP, with host A's cache flushed);
 #   6. sluicectl show ports lists both ports with net_af_packet; show drops
 #      counts the expired and oversized frames and the ICMP errors sent;
+#      show neighbours lists host A's IPv4 and IPv6 addresses on the LAN port
+#      with host A's MAC, reachable (text and --json);
 #   7. neighbours: host A's MAC changes and it sends a gratuitous ARP: B -> A
 #      over IPv4 works at once (IPv6 too when host A announces its new MAC
 #      with an unsolicited neighbour advertisement, ndisc_notify); then A is
@@ -225,6 +227,36 @@ if [ ${#missing[@]} -gt 0 ]; then
     info "sluicectl show drops on A lists no ${missing[*]}; its non-zero rows:"
     ctl A show drops 2>&1 | awk 'NR == 1 || $2 != 0' | sed "s/^/--   $TEST_NAME:   /"
 fi
+
+# Host A's addresses were resolved for the traffic from B above. An entry is
+# probing for a moment every neighbour_reachable_seconds (host A answers at
+# once), so the check is retried for a few seconds.
+host_a_mac=$(link_mac "${NS_HOST[A]}" lan0)
+host_a_reachable() {  # FILE: the text of `show neighbours` has both of host A's addresses
+    local file=$1 addr
+    ctl A show neighbours >"$file" 2>&1 || return 1
+    for addr in "${HOST4[A]}" "${HOST6[A]}"; do
+        awk -v a="$addr" -v m="$host_a_mac" '$1 == "lan" && $2 == a && $3 == m && $4 == "reachable" {f = 1}
+            END {exit !f}' "$file" || return 1
+    done
+}
+wait_for 5 host_a_reachable "$TMP/neighbours.txt" ||
+    fail "sluicectl show neighbours on A: host A (${HOST4[A]}, ${HOST6[A]}) not reachable at $host_a_mac on lan: $(oneline "$TMP/neighbours.txt")"
+ok "sluicectl show neighbours on A: ${HOST4[A]} and ${HOST6[A]} reachable at $host_a_mac on lan"
+sed "s/^/--   $TEST_NAME:   /" "$TMP/neighbours.txt"
+ctl A --json show neighbors >"$TMP/neighbours.json" 2>&1 || fail "sluicectl --json show neighbors on A failed: $(oneline "$TMP/neighbours.json")"
+python3 - "$TMP/neighbours.json" "${HOST4[A]}" "${HOST6[A]}" "$host_a_mac" <<'PY' || fail "sluicectl --json show neighbors on A: $(oneline "$TMP/neighbours.json")"
+import ipaddress, json, sys
+path, v4, v6, mac = sys.argv[1:]
+r = json.load(open(path))
+lan = [p for p in r["ports"] if p["port"] == "lan"]
+assert r["driver"] == "dpdk" and len(lan) == 1, "no lan port"
+got = {ipaddress.ip_address(n["address"]): n for n in lan[0]["neighbours"]}
+for a in (v4, v6):
+    n = got.get(ipaddress.ip_address(a))
+    assert n and n["mac"] == mac and n["state"] in ("reachable", "probing"), f"{a}: {n}"
+PY
+ok "sluicectl --json show neighbors on A: the same entries, $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["ports"]; print(", ".join(p["port"] + " resolved " + str(p["counters"]["resolved"]) for p in c))' "$TMP/neighbours.json")"
 
 # ---- 7. Neighbours: host A's MAC changes -----------------------------------------------
 

@@ -130,6 +130,7 @@ transfer_sha256 32 A B
 
 ctl_json lcores-end show lcores
 report check_lcores lcores-end worked
+ctl A show lcores | sed "s/^/--   $TEST_NAME: /"
 ctl_json drops show drops
 failed=$(python3 - "$TMP/drops.json" <<'PY'
 import json, sys

@@ -62,7 +62,8 @@ std::vector<Request> sample_requests() {
             bare,
             PeerRemoveRequest{key_of(0x33)},
             PeerRemoveRequest{std::string("site b")},
-            ReloadRequest{}};
+            ReloadRequest{},
+            ShowNeighboursRequest{}};
 }
 
 ShowResponse sample_show() {
@@ -87,8 +88,26 @@ ShowResponse sample_show() {
     return show;
 }
 
+// Every state once, on two ports; counters all different.
+NeighboursResponse sample_neighbours() {
+    const MacAddress mac_a = {0x02, 0x00, 0x5e, 0x10, 0x00, 0x01};
+    const MacAddress mac_b = {0x02, 0x00, 0x5e, 0x10, 0x00, 0x02};
+    NeighbourPort lan{"lan", {}, {}};
+    lan.neighbours = {
+        {address("10.0.1.2"), NeighbourState::reachable, mac_a, 0, 0, 1200, 28800},
+        {address("10.0.1.9"), NeighbourState::incomplete, std::nullopt, 2, 3, 1400, 600},
+        {address("fd00:1::2"), NeighbourState::probing, mac_a, 1, 0, 200, 800},
+        {address("fd00:1::9"), NeighbourState::failed, std::nullopt, 3, 0, 500, 2500},
+    };
+    lan.counters = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+    NeighbourPort wan{"wan", {}, {}};
+    wan.neighbours = {{address("192.0.2.254"), NeighbourState::permanent, mac_b, 0, 0, std::nullopt,
+                       std::nullopt}};
+    return {"dpdk", {lan, wan}};
+}
+
 std::vector<Response> sample_responses() {
-    LcoresResponse lcores{{{1, "worker", {10, 1000, 20, 2000, 3}, 500, 1000},
+    LcoresResponse lcores{{{1, "worker", {10, 1000, 20, 2000, 3}, 500, 1000, 7, 8},
                            {2, "worker", {11, 1100, 21, 2100, 0}, 0, 0}}};
     PortInfo wan{0, "wan", "kernel-udp", "eth1", true, 10000, 1500, 2, 2, {1, 2, 3, 4, 5, 6, 7}};
     PortInfo lan{1, "lan", "tun", "wg0", false, 0, 1420, 1, 1, {8, 9, 10, 11, 12, 13, 14}};
@@ -108,7 +127,9 @@ std::vector<Response> sample_responses() {
             stats,
             PeerAddResponse{},
             PeerRemoveResponse{key_of(0x77), "site-c"},
-            ReloadResponse{1, 2, 3, {"peers[0]: a warning", "another one"}}};
+            ReloadResponse{1, 2, 3, {"peers[0]: a warning", "another one"}},
+            sample_neighbours(),
+            NeighboursResponse{"kernel", {}}};
 }
 
 Bytes encoded(const Request& r, uint32_t id = 7) {
@@ -481,7 +502,7 @@ TEST(CtlDecode, UnknownCommand) {
     EXPECT_EQ(r.error().command, 99);
     EXPECT_EQ(describe(r.error()), "unknown command id 99 (control protocol 1)");
     EXPECT_EQ(decode_request(frame_with(0, Kind::request, {})).error().code, Errc::unknown_command);
-    EXPECT_EQ(decode_response(frame_with(10, Kind::response, {})).error().code,
+    EXPECT_EQ(decode_response(frame_with(kCommandCount + 1, Kind::response, {})).error().code,
               Errc::unknown_command);
 }
 
@@ -853,6 +874,138 @@ TEST(CtlDecode, PortFieldsKeepTheirOrder) {
               why);
 }
 
+// show lcores: the handoff counters came after the cycles.
+TEST(CtlDecode, LcoreHandoffCountersFollowTheCycles) {
+    const LcoresResponse r{{{1, "worker", {1, 2, 3, 4, 5}, 6, 7, 0x0102, 0x0304, 0x0506}}};
+    const Frame f = one_frame(Kind::response, encode_response(r, 1));
+    // lcores count 4, lcore_id 4, role 2+6, counters 40, busy and total 16,
+    // then handed_out, handed_in and pipelined.
+    const size_t cycles_end = 4 + 4 + 8 + 40 + 16;
+    ASSERT_EQ(f.payload.size(), cycles_end + 24);
+    EXPECT_EQ(f.payload[cycles_end - 8], 7);  // total_cycles
+    EXPECT_EQ(f.payload[cycles_end], 0x02);
+    EXPECT_EQ(f.payload[cycles_end + 1], 0x01);
+    EXPECT_EQ(f.payload[cycles_end + 8], 0x04);
+    EXPECT_EQ(f.payload[cycles_end + 9], 0x03);
+    EXPECT_EQ(f.payload[cycles_end + 16], 0x06);
+    EXPECT_EQ(f.payload[cycles_end + 17], 0x05);
+    for (size_t cut = cycles_end; cut < f.payload.size(); ++cut) {
+        Frame g = f;
+        g.payload.resize(cut);
+        EXPECT_EQ(decode_error(g).code, Errc::short_payload) << cut;
+    }
+}
+
+// show neighbours: one port "lan" with `n` reachable IPv4 neighbours.
+NeighboursResponse lan_neighbours(size_t n) {
+    NeighbourPort lan{"lan", {}, {}};
+    for (size_t i = 0; i < n; ++i) {
+        const uint8_t a[4] = {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
+                              static_cast<uint8_t>(i)};
+        lan.neighbours.push_back({IpPrefix::v4(a, 32).address(), NeighbourState::reachable,
+                                  MacAddress{2, 0, 0, 0, 0, 1}, 0, 0, 1, 2});
+    }
+    return {"dpdk", {lan}};
+}
+
+// Offsets in lan_neighbours(n)'s payload: driver 2+4, ports count 4, port
+// name 2+3, then the neighbours count; the first neighbour's address is
+// family and 4 bytes, then its state.
+constexpr size_t kNeighboursCountAt = 6 + 4 + 5;
+constexpr size_t kFirstStateAt = kNeighboursCountAt + 4 + 5;
+
+TEST(CtlDecode, NeighboursCutAtEveryByte) {
+    const Frame f = one_frame(Kind::response, encode_response(sample_neighbours(), 1));
+    ASSERT_TRUE(decode_response(f).ok());
+    for (size_t cut = 0; cut < f.payload.size(); ++cut) {
+        Frame g = f;
+        g.payload.resize(cut);
+        EXPECT_EQ(decode_error(g).code, Errc::short_payload) << cut;
+    }
+    Frame longer = f;
+    longer.payload.push_back(0);
+    EXPECT_EQ(decode_error(longer).code, Errc::trailing_bytes);
+}
+
+TEST(CtlDecode, NeighbourCounts) {
+    const Frame f = one_frame(Kind::response, encode_response(lan_neighbours(1), 1));
+    ASSERT_EQ(f.payload[kNeighboursCountAt], 1);
+    Frame hostile = f;
+    for (size_t i = 0; i < 4; ++i) hostile.payload[kNeighboursCountAt + i] = 0xff;
+    EXPECT_EQ(decode_error(hostile).detail,
+              "ports[0].neighbours: 4294967295 entries, at most 65536");
+    Frame ports = f;
+    for (size_t i = 0; i < 4; ++i) ports.payload[6 + i] = 0xff;
+    EXPECT_EQ(decode_error(ports).detail, "ports: 4294967295 entries, at most 256");
+    // Within the limit but more than the bytes left: refused before building them.
+    Frame lying = f;
+    lying.payload[kNeighboursCountAt + 2] = 1;  // 65537
+    const Error l = decode_error(lying);
+    EXPECT_EQ(l.code, Errc::bad_value);
+    lying.payload[kNeighboursCountAt + 2] = 0;
+    lying.payload[kNeighboursCountAt + 1] = 1;  // 257
+    EXPECT_EQ(decode_error(lying).code, Errc::short_payload);
+    EXPECT_EQ(decode_error(lying).detail,
+              "ports[0].neighbours: 257 entries announced, " +
+                  std::to_string(f.payload.size() - kNeighboursCountAt - 4) + " bytes left");
+
+    // At the limit is fine; one more is refused by the daemon's encoder.
+    const NeighboursResponse full = lan_neighbours(kMaxNeighbours);
+    const auto back = decode_response(one_frame(Kind::response, encode_response(full, 1)));
+    ASSERT_TRUE(back.ok()) << describe(back.error());
+    EXPECT_EQ(back.value(), Response(full));
+    const auto over = decode_response(
+        one_frame(Kind::response, encode_response(lan_neighbours(kMaxNeighbours + 1), 1)));
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().status, static_cast<uint32_t>(EPROTO));
+    EXPECT_EQ(over.error().detail,
+              "sluiced built an invalid reply: ports[0].neighbours: too many entries");
+}
+
+TEST(CtlDecode, NeighbourRules) {
+    const Frame f = one_frame(Kind::response, encode_response(lan_neighbours(1), 1));
+    ASSERT_EQ(f.payload[kFirstStateAt], static_cast<uint8_t>(NeighbourState::reachable));
+    Frame state = f;
+    state.payload[kFirstStateAt] = 5;
+    EXPECT_EQ(decode_error(state).detail, "ports[0].neighbours[0].state: neighbour state not 0..4");
+    // A failed entry with a MAC: the MAC flag follows the state.
+    Frame failed = f;
+    failed.payload[kFirstStateAt] = static_cast<uint8_t>(NeighbourState::failed);
+    EXPECT_EQ(decode_error(failed).detail,
+              "ports[0].neighbours[0].mac: present for reachable, probing and static entries only");
+    Frame flag = f;
+    flag.payload[kFirstStateAt + 1] = 2;
+    EXPECT_EQ(decode_error(flag).detail, "ports[0].neighbours[0].mac: presence flag not 0 or 1");
+
+    auto refused = [](const NeighboursResponse& r) {
+        const auto back = decode_response(one_frame(Kind::response, encode_response(r, 1)));
+        EXPECT_FALSE(back.ok());
+        return back.ok() ? std::string() : back.error().detail;
+    };
+    NeighboursResponse no_mac = lan_neighbours(1);
+    no_mac.ports[0].neighbours[0].mac.reset();
+    EXPECT_EQ(refused(no_mac),
+              "sluiced built an invalid reply: ports[0].neighbours[0].mac: present for "
+              "reachable, probing and static entries only");
+    NeighboursResponse twice = lan_neighbours(2);
+    twice.ports[0].neighbours[1].address = twice.ports[0].neighbours[0].address;
+    EXPECT_EQ(refused(twice),
+              "sluiced built an invalid reply: ports[0].neighbours: an address appears twice");
+    NeighboursResponse ports = sample_neighbours();
+    ports.ports[1].port = "lan";
+    EXPECT_EQ(refused(ports), "sluiced built an invalid reply: ports: a port name appears twice");
+    NeighboursResponse name = lan_neighbours(0);
+    name.ports[0].port = "l a n";
+    EXPECT_EQ(refused(name), "sluiced built an invalid reply: ports[0].port: not a name");
+    NeighboursResponse bad_state = lan_neighbours(1);
+    bad_state.ports[0].neighbours[0].state = static_cast<NeighbourState>(9);
+    EXPECT_EQ(refused(bad_state),
+              "sluiced built an invalid reply: ports[0].neighbours[0].state: neighbour state not "
+              "0..4");
+    EXPECT_EQ(neighbour_state_name(NeighbourState::permanent), "static");
+    EXPECT_EQ(neighbour_state_name(static_cast<NeighbourState>(9)), "?");
+}
+
 // ---- What sluicectl prints for the port fields ------------------------------------------------
 
 TEST(CtlRenderPorts, WhyNotesAndWrappedXstats) {
@@ -1055,6 +1208,9 @@ TEST(CtlCommands, TableIsInIdOrderWithUniqueNames) {
     EXPECT_EQ(command_from_id(0), std::nullopt);
     EXPECT_EQ(command_from_id(kCommandCount + 1), std::nullopt);
     EXPECT_EQ(command_name(Command::show_drops), "show drops");
+    // Appended, so that the ids before it kept their numbers.
+    EXPECT_EQ(static_cast<uint16_t>(Command::show_neighbours), 10);
+    EXPECT_EQ(command_name(Command::show_neighbours), "show neighbours");
 }
 
 TEST(CtlCommands, ErrnoForEachError) {

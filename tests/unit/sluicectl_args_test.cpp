@@ -64,6 +64,8 @@ TEST(SluicectlArgs, EveryShowTakesJson) {
         {{"--json", "show", "lcores"}, Command::show_lcores},
         {{"show", "--json", "ports"}, Command::show_ports},
         {{"show", "drops", "--json"}, Command::show_drops},
+        {{"show", "neighbours", "--json"}, Command::show_neighbours},
+        {{"--json", "show", "neighbors"}, Command::show_neighbours},
         {{"stats", "--json"}, Command::stats},
         {{"version", "--json"}, Command::version},
         {{"reload", "--json"}, Command::reload},
@@ -157,6 +159,15 @@ TEST(SluicectlArgs, DoubleDashEndsOptions) {
     EXPECT_EQ(ctl::command_of(inv.request), Command::show_ports);
 }
 
+TEST(SluicectlArgs, ShowNeighboursEitherSpelling) {
+    for (const std::string_view word : {"neighbours", "neighbors"}) {
+        const Invocation inv = parsed({"-i", "wg0", "show", word});
+        EXPECT_EQ(inv.request, ctl::Request(ctl::ShowNeighboursRequest{})) << word;
+        EXPECT_FALSE(inv.json);
+        EXPECT_EQ(inv.interface, "wg0");
+    }
+}
+
 TEST(SluicectlArgs, ArgcArgvForm) {
     const char* argv[] = {"sluicectl", "-i", "wg0", "show", "drops", nullptr};
     const auto r = parse_args(5, argv);
@@ -182,14 +193,24 @@ std::vector<BadCase> bad_cases() {
         {{"shw"}, 64, "sluicectl: unknown command \"shw\"; did you mean \"show\"?" + kHint},
         {{"show", "peers"},
          64,
-         "sluicectl: unknown show target \"peers\": show takes lcores, ports, drops or nothing" +
+         "sluicectl: unknown show target \"peers\": show takes lcores, ports, drops, "
+         "neighbours or nothing" +
              kHint},
         {{"show", "port"},
          64,
-         "sluicectl: unknown show target \"port\": show takes lcores, ports, drops or nothing; "
-         "did you mean \"ports\"?" +
+         "sluicectl: unknown show target \"port\": show takes lcores, ports, drops, "
+         "neighbours or nothing; did you mean \"ports\"?" +
              kHint},
         {{"show", "lcores", "extra"}, 64, "sluicectl: unexpected argument \"extra\"" + kHint},
+        {{"show", "neighbour"},
+         64,
+         "sluicectl: unknown show target \"neighbour\": show takes lcores, ports, drops, "
+         "neighbours or nothing; did you mean \"neighbours\"?" +
+             kHint},
+        {{"show", "neighbors", "lan"}, 64, "sluicectl: unexpected argument \"lan\"" + kHint},
+        {{"show", "neighbours", "--watch"},
+         64,
+         "sluicectl: --watch does not go with show neighbours" + kHint},
         {{"help", "me"}, 64, "sluicectl: unexpected argument \"me\"" + kHint},
         {{"peer"}, 64, "sluicectl: peer needs add or remove" + kHint},
         {{"peer", "list"},
@@ -555,19 +576,38 @@ TEST(SluicectlRender, HandshakeJustNow) {
 }
 
 TEST(SluicectlRender, Lcores) {
-    const ctl::LcoresResponse r{{{1, "worker", {10, 1000, 20, 2000, 3}, 250, 1000},
-                                 {12, "rx", {123456, 98765432, 0, 0, 0}, 0, 0}}};
+    const ctl::LcoresResponse r{{{1, "worker", {10, 1000, 20, 2000, 3}, 250, 1000, 4, 6},
+                                 {12, "worker", {123456, 98765432, 0, 0, 0}, 0, 0}}};
     EXPECT_EQ(render_text(r),
-              "lcore  role    rx-packets  rx-bytes  tx-packets  tx-bytes  dropped   busy\n"
-              "    1  worker          10      1000          20      2000        3  25.0%\n"
-              "   12  rx          123456  98765432           0         0        0      -\n");
+              "lcore  role    rx-packets  rx-bytes  tx-packets  tx-bytes  dropped  handed-out  "
+              "handed-in   busy\n"
+              "    1  worker          10      1000          20      2000        3           4  "
+              "        6  25.0%\n"
+              "   12  worker      123456  98765432           0         0        0           0  "
+              "        0      -\n");
     EXPECT_EQ(render_json(r),
               "{\"lcores\":[{\"lcore_id\":1,\"role\":\"worker\",\"rx_packets\":10,\"rx_bytes\":"
               "1000,\"tx_packets\":20,\"tx_bytes\":2000,\"dropped\":3,\"busy_cycles\":250,"
-              "\"total_cycles\":1000},{\"lcore_id\":12,\"role\":\"rx\",\"rx_packets\":123456,"
-              "\"rx_bytes\":98765432,\"tx_packets\":0,\"tx_bytes\":0,\"dropped\":0,\"busy_"
-              "cycles\":0,\"total_cycles\":0}]}\n");
+              "\"total_cycles\":1000,\"handed_out\":4,\"handed_in\":6,\"pipelined\":0},{\"lcore_id\":12,"
+              "\"role\":\"worker\",\"rx_packets\":123456,\"rx_bytes\":98765432,\"tx_packets\":0,\"tx_bytes\":0,"
+              "\"dropped\":0,\"busy_cycles\":0,\"total_cycles\":0,\"handed_out\":0,\"handed_in\":"
+              "0,\"pipelined\":0}]}\n");
     EXPECT_EQ(render_text(ctl::LcoresResponse{}), "no lcores\n");
+}
+
+// Pipeline mode: the roles, and a pipelined column before busy.
+TEST(SluicectlRender, LcoresPipeline) {
+    const ctl::LcoresResponse r{{{1, "rx/tx", {10, 1000, 20, 2000, 3}, 250, 1000, 0, 0, 30},
+                                 {2, "crypto", {0, 0, 0, 0, 0}, 500, 1000, 0, 0, 29}}};
+    EXPECT_EQ(render_text(r),
+              "lcore  role    rx-packets  rx-bytes  tx-packets  tx-bytes  dropped  handed-out  "
+              "handed-in  pipelined   busy\n"
+              "    1  rx/tx           10      1000          20      2000        3           0  "
+              "        0         30  25.0%\n"
+              "    2  crypto           0         0           0         0        0           0  "
+              "        0         29  50.0%\n");
+    EXPECT_NE(render_json(r).find("\"role\":\"crypto\""), std::string::npos);
+    EXPECT_NE(render_json(r).find("\"pipelined\":29}"), std::string::npos);
 }
 
 TEST(SluicectlRender, Ports) {
@@ -587,6 +627,85 @@ TEST(SluicectlRender, Ports) {
               "\"link_up\":false,\"speed_mbps\":0,\"mtu\":1420,\"rx_queues\":1,\"tx_queues\":1,"
               "\"rx_packets\":0,\"rx_bytes\":0,\"rx_missed\":0,\"rx_errors\":0,\"tx_packets\":0,"
               "\"tx_bytes\":0,\"tx_errors\":0,\"why\":\"\",\"notes\":\"\",\"xstats\":{}}]}\n");
+}
+
+// One entry in each state, on two ports.
+ctl::NeighboursResponse fixed_neighbours() {
+    using S = ctl::NeighbourState;
+    const ctl::MacAddress host_a = {0x02, 0x00, 0x5e, 0x10, 0x00, 0xab};
+    const ctl::MacAddress router = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+    ctl::NeighbourPort lan{"lan", {}, {}};
+    lan.neighbours = {
+        {*parse_ip_address("10.0.1.2"), S::reachable, host_a, 0, 0, 1234, 28766},
+        {*parse_ip_address("10.0.1.9"), S::incomplete, std::nullopt, 2, 3, 1400, 600},
+        {*parse_ip_address("fd00:1::2"), S::probing, host_a, 1, 0, 200, 800},
+        {*parse_ip_address("fd00:1::9"), S::failed, std::nullopt, 3, 0, 500, 2500},
+    };
+    lan.counters = {7, 2, 1, 1, 5, 3, 0, 2, 0, 0, 4, 2, 1, 1, 2, 9, 5, 0};
+    ctl::NeighbourPort wan{"wan", {}, {}};
+    wan.neighbours = {
+        {*parse_ip_address("192.0.2.254"), S::permanent, router, 0, 0, std::nullopt, std::nullopt}};
+    return {"dpdk", {lan, wan}};
+}
+
+TEST(SluicectlRender, Neighbours) {
+    EXPECT_EQ(
+        render_text(fixed_neighbours()),
+        "port  address      mac                state        age  next                         "
+        "  queued\n"
+        "lan   10.0.1.2     02:00:5e:10:00:ab  reachable   1.2s  probe in 28.7s               "
+        "       0\n"
+        "lan   10.0.1.9     -                  incomplete  1.4s  2 requests sent, next in 0.6s"
+        "       3\n"
+        "lan   fd00:1::2    02:00:5e:10:00:ab  probing     0.2s  1 probe sent, next in 0.8s   "
+        "       0\n"
+        "lan   fd00:1::9    -                  failed      0.5s  forget in 2.5s               "
+        "       0\n"
+        "wan   192.0.2.254  02:00:00:00:00:01  static         -  -                            "
+        "       0\n"
+        "lan counters: requests_sent=7 requests_failed=0 resolved=2 changed=1 failed=1 queued=5 "
+        "released=3\n"
+        "              dropped_queue_full=0 dropped_failed=2 dropped_table_full=0 arp_replies=4 "
+        "nd_adverts=2\n"
+        "              echo_replies=1 time_exceeded_sent=1 too_big_sent=2 punted_learn=9 "
+        "punted_await=5\n"
+        "              punt_full=0\n"
+        "wan counters: requests_sent=0 requests_failed=0 resolved=0 changed=0 failed=0 queued=0 "
+        "released=0\n"
+        "              dropped_queue_full=0 dropped_failed=0 dropped_table_full=0 arp_replies=0 "
+        "nd_adverts=0\n"
+        "              echo_replies=0 time_exceeded_sent=0 too_big_sent=0 punted_learn=0 "
+        "punted_await=0\n"
+        "              punt_full=0\n");
+    ctl::NeighboursResponse wan_only = fixed_neighbours();
+    wan_only.ports.pop_back();
+    wan_only.ports[0].neighbours.clear();
+    EXPECT_EQ(render_text(wan_only).substr(0, 28), "no neighbours\nlan counters: ");
+    EXPECT_EQ(render_text(ctl::NeighboursResponse{"kernel", {}}), "no L2 ports (driver kernel)\n");
+}
+
+TEST(SluicectlRender, NeighboursJson) {
+    ctl::NeighboursResponse r = fixed_neighbours();
+    r.ports[0].neighbours.resize(2);
+    r.ports[0].counters = {};
+    EXPECT_EQ(render_json(r),
+              "{\"driver\":\"dpdk\",\"ports\":[{\"port\":\"lan\",\"neighbours\":[{\"address\":"
+              "\"10.0.1.2\",\"mac\":\"02:00:5e:10:00:ab\",\"state\":\"reachable\",\"tries\":0,"
+              "\"queued\":0,\"age_ms\":1234,\"next_ms\":28766},{\"address\":\"10.0.1.9\",\"mac\":"
+              "null,\"state\":\"incomplete\",\"tries\":2,\"queued\":3,\"age_ms\":1400,\"next_ms\":"
+              "600}],\"counters\":{\"requests_sent\":0,\"requests_failed\":0,\"resolved\":0,"
+              "\"changed\":0,\"failed\":0,\"queued\":0,\"released\":0,\"dropped_queue_full\":0,"
+              "\"dropped_failed\":0,\"dropped_table_full\":0,\"arp_replies\":0,\"nd_adverts\":0,"
+              "\"echo_replies\":0,\"time_exceeded_sent\":0,\"too_big_sent\":0,\"punted_learn\":0,"
+              "\"punted_await\":0,\"punt_full\":0}},{\"port\":\"wan\",\"neighbours\":[{\"address\":"
+              "\"192.0.2.254\",\"mac\":\"02:00:00:00:00:01\",\"state\":\"static\",\"tries\":0,"
+              "\"queued\":0,\"age_ms\":null,\"next_ms\":null}],\"counters\":{\"requests_sent\":0,"
+              "\"requests_failed\":0,\"resolved\":0,\"changed\":0,\"failed\":0,\"queued\":0,"
+              "\"released\":0,\"dropped_queue_full\":0,\"dropped_failed\":0,\"dropped_table_full\":"
+              "0,\"arp_replies\":0,\"nd_adverts\":0,\"echo_replies\":0,\"time_exceeded_sent\":0,"
+              "\"too_big_sent\":0,\"punted_learn\":0,\"punted_await\":0,\"punt_full\":0}}]}\n");
+    EXPECT_EQ(render_json(ctl::NeighboursResponse{"kernel", {}}),
+              "{\"driver\":\"kernel\",\"ports\":[]}\n");
 }
 
 TEST(SluicectlRender, Drops) {
