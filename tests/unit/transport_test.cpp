@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -641,6 +642,438 @@ TEST(Transport, MixedBurstGivesEachPacketItsOwnVerdictAndCountsByName) {
     }
     EXPECT_EQ(drops_named(rx, "none"), 0u);
     EXPECT_EQ(rx.total_drops(), 4u);
+}
+
+// ---- Pipeline mode: the split stages ----------------------------------------
+
+void expect_same_result(const PacketResult& a, const PacketResult& b, size_t i) {
+    EXPECT_EQ(a.verdict, b.verdict) << i;
+    EXPECT_EQ(drop_reason_name(a.reason), drop_reason_name(b.reason)) << i;
+    EXPECT_EQ(a.authenticated, b.authenticated) << i;
+    EXPECT_EQ(a.offset, b.offset) << i;
+    EXPECT_EQ(a.length, b.length) << i;
+}
+
+void expect_same_counters(const TransportCounters& a, const TransportCounters& b) {
+    EXPECT_EQ(a.tx_packets, b.tx_packets);
+    EXPECT_EQ(a.tx_bytes, b.tx_bytes);
+    EXPECT_EQ(a.tx_keepalives, b.tx_keepalives);
+    EXPECT_EQ(a.rx_packets, b.rx_packets);
+    EXPECT_EQ(a.rx_bytes, b.rx_bytes);
+    EXPECT_EQ(a.rx_keepalives, b.rx_keepalives);
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+        EXPECT_EQ(a.drops[r], b.drops[r]) << drop_reason_name(static_cast<DropReason>(r));
+    }
+}
+
+// How the opening is spread over crypto lcores in decrypt_split.
+enum class Opening {
+    in_order,         // one decrypt_open_burst over every packet that passed the checks
+    reversed_halves,  // two "workers": the second half opened first, each half back to front
+};
+
+// Decryption as pipeline mode runs it: decrypt_check on every packet (the
+// caller counts what it refuses), decrypt_open_burst on those that pass,
+// decrypt_accept in arrival order.
+std::vector<PacketResult> decrypt_split(const std::vector<Keypair*>& keypairs,
+                                        std::vector<Packet>& packets, TransportCounters& counters,
+                                        Opening opening = Opening::in_order, int64_t now = kNow) {
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    std::vector<PacketResult> results(packets.size());
+    std::vector<size_t> go;
+    for (size_t i = 0; i < packets.size(); ++i) {
+        const DropReason why = decrypt_check(keypairs[i], views[i], now);
+        if (why != DropReason::none) {
+            results[i].verdict = Verdict::drop;
+            results[i].reason = why;
+            ++counters.dropped(why);
+            continue;
+        }
+        go.push_back(i);
+    }
+    // One worker's share: the packets at go[order[0..)], opened in that order.
+    auto open = [&](const std::vector<size_t>& order) {
+        std::vector<Keypair*> keys;
+        std::vector<TransportPacket> share;
+        for (size_t j : order) {
+            keys.push_back(keypairs[go[j]]);
+            share.push_back(views[go[j]]);
+        }
+        std::vector<PacketResult> opened(order.size());
+        decrypt_open_burst(keys.data(), share.data(), share.size(), opened.data());
+        for (size_t k = 0; k < order.size(); ++k) {
+            EXPECT_FALSE(opened[k].authenticated) << "the window has not seen it yet";
+            results[go[order[k]]] = opened[k];
+        }
+    };
+    std::vector<size_t> all(go.size());
+    for (size_t j = 0; j < go.size(); ++j) all[j] = j;
+    if (opening == Opening::in_order) {
+        open(all);
+    } else {
+        const size_t half = go.size() / 2;
+        std::vector<size_t> first(all.begin(), all.begin() + half);
+        std::vector<size_t> second(all.begin() + half, all.end());
+        std::reverse(first.begin(), first.end());
+        std::reverse(second.begin(), second.end());
+        open(second);
+        open(first);
+    }
+    for (size_t i : go) decrypt_accept(*keypairs[i], views[i], results[i], counters);
+    for (size_t i = 0; i < packets.size(); ++i) EXPECT_EQ(views[i].len, packets[i].len);
+    return results;
+}
+
+// Two receivers in the same state, for the same packets through both paths.
+struct TwinReceivers {
+    Session session;
+    Keypair twin;
+
+    TwinReceivers() {
+        twin.receive_key = session.receiver.receive_key;
+        twin.local_index = session.receiver.local_index;
+        twin.birth_ns = session.receiver.birth_ns;
+    }
+};
+
+// Every kind of packet the receive side tells apart, in one burst, and a
+// counter both receivers have already seen.
+struct MixedBurst {
+    std::vector<Packet> packets;
+    std::vector<bool> known;  // false: no keypair for it
+};
+
+MixedBurst mixed_burst(TwinReceivers& t) {
+    Session& s = t.session;
+    const Packet seen_before = sealed(s, ipv4_packet(70));
+    {
+        TransportCounters ignored;
+        std::vector<Packet> once{seen_before};
+        EXPECT_EQ(decrypt(s.receiver, once, ignored)[0].verdict, Verdict::deliver);
+        std::vector<Packet> twice{seen_before};
+        EXPECT_EQ(decrypt(t.twin, twice, ignored)[0].verdict, Verdict::deliver);
+    }
+    const Packet v4 = sealed(s, ipv4_packet(500));
+    const Packet v6 = sealed(s, ipv6_packet(1280));
+    const Packet keepalive = sealed(s, {});
+    Packet forged = sealed(s, ipv4_packet(90));
+    forged.storage[forged.len - 3] ^= 0x40;                   // tag
+    const Packet invalid_inner = sealed(s, Bytes(64, 0x50));  // version 5
+    Packet too_short = sealed(s, ipv4_packet(40));
+    too_short.len = wire::kTransportMinLen - 1;
+    Packet bad_type = sealed(s, ipv4_packet(40));
+    bad_type.storage[1] = 1;  // reserved byte
+    const Packet nobodys = sealed(s, ipv4_packet(80));
+    const Packet duplicated = sealed(s, ipv6_packet(200));
+    const Packet late = sealed(s, ipv4_packet(333));
+
+    MixedBurst b;
+    for (const Packet* p : std::initializer_list<const Packet*>{
+             &v4, &seen_before, &forged, &duplicated, &invalid_inner, &keepalive, &too_short,
+             &nobodys, &v6, &duplicated, &bad_type, &late}) {
+        b.packets.push_back(*p);
+        b.known.push_back(p != &nobodys);
+    }
+    return b;
+}
+
+std::vector<Keypair*> keypairs_for(const MixedBurst& b, Keypair& keypair) {
+    std::vector<Keypair*> keys;
+    for (bool known : b.known) keys.push_back(known ? &keypair : nullptr);
+    return keys;
+}
+
+void split_decrypt_matches_decrypt_burst(Opening opening) {
+    TwinReceivers t;
+    MixedBurst burst = mixed_burst(t);
+    std::vector<Packet> split_copy = burst.packets;
+    std::vector<Packet> whole_copy = burst.packets;
+
+    TransportCounters split_counters, whole_counters;
+    const auto split =
+        decrypt_split(keypairs_for(burst, t.twin), split_copy, split_counters, opening);
+    const auto whole = decrypt(keypairs_for(burst, t.session.receiver), whole_copy, whole_counters);
+
+    ASSERT_EQ(split.size(), whole.size());
+    for (size_t i = 0; i < split.size(); ++i) {
+        expect_same_result(split[i], whole[i], i);
+        EXPECT_EQ(split_copy[i].storage, whole_copy[i].storage) << i;
+    }
+    expect_same_counters(split_counters, whole_counters);
+    EXPECT_EQ(t.twin.replay.next_expected(), t.session.receiver.replay.next_expected());
+
+    // And what that is, so that two equally wrong paths cannot agree.
+    EXPECT_EQ(whole[0].verdict, Verdict::deliver);
+    expect_dropped(whole[1], DropReason::replay);
+    EXPECT_FALSE(whole[1].authenticated);
+    expect_dropped(whole[2], DropReason::auth_failed);
+    EXPECT_EQ(whole[3].verdict, Verdict::deliver);
+    expect_dropped(whole[4], DropReason::invalid_inner_packet);
+    EXPECT_TRUE(whole[4].authenticated);
+    EXPECT_EQ(whole[5].verdict, Verdict::keepalive);
+    expect_dropped(whole[6], DropReason::too_short);
+    expect_dropped(whole[7], DropReason::unknown_index);
+    EXPECT_EQ(whole[8].verdict, Verdict::deliver);
+    EXPECT_EQ(whole[8].length, 1280u);
+    expect_dropped(whole[9], DropReason::replay);  // the second copy in one burst loses
+    EXPECT_FALSE(whole[9].authenticated);
+    expect_dropped(whole[10], DropReason::bad_type);
+    EXPECT_EQ(whole[11].verdict, Verdict::deliver);
+    EXPECT_EQ(whole_counters.rx_packets, 5u);
+    EXPECT_EQ(whole_counters.rx_keepalives, 1u);
+    EXPECT_EQ(whole_counters.total_drops(), 7u);
+}
+
+TEST(TransportSplit, DecryptStagesMatchDecryptBurst) {
+    split_decrypt_matches_decrypt_burst(Opening::in_order);
+}
+
+TEST(TransportSplit, OpenedOutOfOrderAcceptedInOrderMatchesDecryptBurst) {
+    split_decrypt_matches_decrypt_burst(Opening::reversed_halves);
+}
+
+TEST(TransportSplit, DuplicateInOneBatchLosesAtAccept) {
+    Session s;
+    const Packet original = sealed(s, ipv4_packet(150));
+    std::vector<Packet> twice{original, original};
+    std::vector<TransportPacket> views{twice[0].view(), twice[1].view()};
+    // Both pass the pre-check: the window has seen neither.
+    EXPECT_EQ(decrypt_check(&s.receiver, views[0], kNow), DropReason::none);
+    EXPECT_EQ(decrypt_check(&s.receiver, views[1], kNow), DropReason::none);
+    // Opened by two workers, the second copy first.
+    Keypair* key = &s.receiver;
+    PacketResult results[2];
+    decrypt_open_burst(&key, &views[1], 1, &results[1]);
+    decrypt_open_burst(&key, &views[0], 1, &results[0]);
+    EXPECT_EQ(results[0].verdict, Verdict::deliver);
+    EXPECT_EQ(results[1].verdict, Verdict::deliver);
+    // Accepted in arrival order: the first wins, the second is a replay.
+    TransportCounters rx;
+    decrypt_accept(s.receiver, views[0], results[0], rx);
+    decrypt_accept(s.receiver, views[1], results[1], rx);
+    EXPECT_EQ(results[0].verdict, Verdict::deliver);
+    EXPECT_TRUE(results[0].authenticated);
+    expect_dropped(results[1], DropReason::replay);
+    EXPECT_FALSE(results[1].authenticated);
+    EXPECT_EQ(rx.rx_packets, 1u);
+    EXPECT_EQ(drops_named(rx, "replay"), 1u);
+    // Now the pre-check refuses a third copy before any opening.
+    std::vector<Packet> third{original};
+    EXPECT_EQ(decrypt_check(&s.receiver, third[0].view(), kNow), DropReason::replay);
+}
+
+TEST(TransportSplit, ForgedPacketLeavesTheWindowAlone) {
+    Session s;
+    TransportCounters rx;
+    std::vector<Packet> first{sealed(s, ipv4_packet(60))};
+    ASSERT_EQ(decrypt_split({&s.receiver}, first, rx)[0].verdict, Verdict::deliver);
+    const uint64_t before = s.receiver.replay.next_expected();
+    ASSERT_EQ(before, 1u);
+
+    // Far ahead, so that entering its counter would move the window a long way.
+    s.sender.send_counter = 50'000;
+    const Packet genuine = sealed(s, ipv4_packet(60));
+    std::vector<Packet> forged{genuine};
+    forged[0].storage[wire::kTransportHeaderLen + 5] ^= 0x01;  // ciphertext
+    const auto results = decrypt_split({&s.receiver}, forged, rx, Opening::reversed_halves);
+    expect_dropped(results[0], DropReason::auth_failed);
+    EXPECT_FALSE(results[0].authenticated);
+    EXPECT_EQ(s.receiver.replay.next_expected(), before);
+    EXPECT_EQ(drops_named(rx, "auth_failed"), 1u);
+    EXPECT_EQ(rx.rx_packets, 1u);
+
+    // The genuine message and one behind it (within the window) still get through.
+    s.sender.send_counter = 49'990;
+    std::vector<Packet> after{genuine, sealed(s, ipv4_packet(61))};
+    const auto accepted = decrypt_split({&s.receiver, &s.receiver}, after, rx);
+    EXPECT_EQ(accepted[0].verdict, Verdict::deliver);
+    EXPECT_EQ(accepted[1].verdict, Verdict::deliver);
+    EXPECT_EQ(s.receiver.replay.next_expected(), 50'001u);
+}
+
+TEST(TransportSplit, UnknownKeypairAtOpeningIsUnknownIndex) {
+    // A crypto lcore that no longer finds the keypair passes null.
+    Session s;
+    std::vector<Packet> one{sealed(s, ipv4_packet(60))};
+    TransportPacket view = one[0].view();
+    Keypair* none = nullptr;
+    PacketResult result;
+    result.verdict = Verdict::deliver;  // stale, to see it overwritten
+    decrypt_open_burst(&none, &view, 1, &result);
+    expect_dropped(result, DropReason::unknown_index);
+    EXPECT_FALSE(result.authenticated);
+    // decrypt_accept counts it as such and leaves the window alone.
+    TransportCounters rx;
+    decrypt_accept(s.receiver, view, result, rx);
+    expect_dropped(result, DropReason::unknown_index);
+    EXPECT_EQ(drops_named(rx, "unknown_index"), 1u);
+    EXPECT_EQ(s.receiver.replay.next_expected(), 0u);
+}
+
+// Encryption as pipeline mode runs it: encrypt_prepare in order, the packets
+// that go sealed by two "workers" (the second half first), encrypt_count.
+std::vector<PacketResult> encrypt_split(Keypair& keypair, std::vector<Packet>& packets,
+                                        TransportCounters& counters, size_t* prepared = nullptr,
+                                        int64_t now = kNow) {
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    std::vector<PacketResult> results(packets.size());
+    const size_t going =
+        encrypt_prepare(keypair, views.data(), views.size(), kMtu, now, results.data(), counters);
+    if (prepared != nullptr) *prepared = going;
+    std::vector<TransportPacket> go;
+    for (size_t i = 0; i < packets.size(); ++i) {
+        if (results[i].verdict == Verdict::send) go.push_back(views[i]);
+    }
+    EXPECT_EQ(go.size(), going);
+    std::unique_ptr<bool[]> ok(new bool[go.size() + 1]);
+    const size_t half = go.size() / 2;
+    encrypt_seal_burst(keypair, go.data() + half, go.size() - half, ok.get() + half);
+    encrypt_seal_burst(keypair, go.data(), half, ok.get());
+    for (size_t k = 0; k < go.size(); ++k) {
+        EXPECT_TRUE(ok[k]) << k;
+        encrypt_count(go[k], ok[k], counters);
+    }
+    for (size_t i = 0; i < packets.size(); ++i) packets[i].len = views[i].len;
+    return results;
+}
+
+TEST(TransportSplit, EncryptPrepareReservesCountersInPacketOrder) {
+    Session s;
+    s.sender.send_counter = 1000;
+    std::vector<Packet> packets;
+    for (uint32_t i = 0; i < 70; ++i) packets.push_back(Packet::plain(ipv4_packet(20 + 9 * i)));
+    packets[3] = Packet::plain({});  // a keepalive
+    Packet tight = Packet::plain(ipv4_packet(100));
+    tight.storage.resize(wire::kTransportHeaderLen + 100 + wire::kAeadTagLen);  // no room to pad
+    packets[5] = tight;
+    packets[66] = tight;  // in the second chunk
+
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    std::vector<PacketResult> results(packets.size());
+    TransportCounters tx;
+    const size_t going =
+        encrypt_prepare(s.sender, views.data(), views.size(), kMtu, kNow, results.data(), tx);
+    EXPECT_EQ(going, 68u);
+    EXPECT_EQ(s.sender.send_counter.load(), 1000u + 68u);
+    EXPECT_EQ(drops_named(tx, "no_capacity"), 2u);
+    EXPECT_EQ(tx.tx_packets, 0u);  // counted once sealed
+    uint64_t expected_counter = 1000;
+    for (size_t i = 0; i < packets.size(); ++i) {
+        if (i == 5 || i == 66) {
+            expect_dropped(results[i], DropReason::no_capacity);
+            continue;
+        }
+        ASSERT_EQ(results[i].verdict, Verdict::send) << i;
+        const uint32_t inner = packets[i].len;
+        EXPECT_EQ(results[i].length, wire::kTransportOverhead + padded_length(inner, kMtu)) << i;
+        EXPECT_EQ(views[i].len, results[i].length) << i;
+        wire::TransportHeader h;
+        std::memcpy(&h, packets[i].storage.data(), sizeof h);
+        EXPECT_EQ(h.type, static_cast<uint8_t>(wire::MessageType::transport_data));
+        EXPECT_EQ(h.receiver_index, kIndex);
+        EXPECT_EQ(h.counter, expected_counter++) << i;
+    }
+    EXPECT_EQ(results[3].length, wire::kTransportMinLen);  // the keepalive
+}
+
+TEST(TransportSplit, SealedBytesAndCountersMatchEncryptBurst) {
+    Session split_session, whole_session;
+    split_session.sender.send_counter = 4242;
+    whole_session.sender.send_counter = 4242;
+    std::vector<Packet> packets;
+    for (uint32_t i = 0; i < 75; ++i) {
+        packets.push_back(
+            Packet::plain(i % 2 ? ipv6_packet(40 + 17 * i)
+                                : ipv4_packet(20 + 13 * i, 20 + 13 * i, static_cast<uint8_t>(i))));
+    }
+    packets[0] = Packet::plain({});
+    packets[40] = Packet::plain({});
+    packets[7] = Packet::plain(Bytes(1, 0x45));  // 48-byte messages: small, not keepalives
+    packets[8] = Packet::plain(Bytes(16, 0x60));
+    packets[10].storage.resize(40);                 // no_capacity
+    packets[1] = Packet::plain(ipv4_packet(1500));  // over the MTU: not padded
+    std::vector<Packet> split_copy = packets;
+    std::vector<Packet> whole_copy = packets;
+
+    TransportCounters split_counters, whole_counters;
+    size_t prepared = 0;
+    const auto split = encrypt_split(split_session.sender, split_copy, split_counters, &prepared);
+    const auto whole = encrypt(whole_session.sender, whole_copy, whole_counters);
+    EXPECT_EQ(prepared, 74u);
+    for (size_t i = 0; i < packets.size(); ++i) {
+        expect_same_result(split[i], whole[i], i);
+        EXPECT_EQ(split_copy[i].len, whole_copy[i].len) << i;
+        EXPECT_EQ(split_copy[i].storage, whole_copy[i].storage) << i;
+    }
+    expect_same_counters(split_counters, whole_counters);
+    EXPECT_EQ(split_session.sender.send_counter.load(), whole_session.sender.send_counter.load());
+    EXPECT_EQ(split_counters.tx_packets, 74u);
+    EXPECT_EQ(split_counters.tx_keepalives, 2u);
+    EXPECT_EQ(drops_named(split_counters, "no_capacity"), 1u);
+
+    // What the split path sealed opens on the receiver: a keepalive, data.
+    TransportCounters rx;
+    std::vector<Packet> received{split_copy[0], split_copy[1], split_copy[2]};
+    const auto opened = decrypt(split_session.receiver, received, rx);
+    EXPECT_EQ(opened[0].verdict, Verdict::keepalive);
+    ASSERT_EQ(opened[1].verdict, Verdict::deliver);
+    EXPECT_EQ(received[1].inner(opened[1]), ipv4_packet(1500));
+    ASSERT_EQ(opened[2].verdict, Verdict::deliver);
+    EXPECT_EQ(received[2].inner(opened[2]), ipv4_packet(46, 46, 2));
+    EXPECT_EQ(rx.rx_bytes, split_copy[0].len + split_copy[1].len + split_copy[2].len);
+}
+
+TEST(TransportSplit, KeepaliveAloneThroughTheSplitPath) {
+    Session s;
+    std::vector<Packet> one{Packet::plain({})};
+    TransportCounters tx;
+    const auto results = encrypt_split(s.sender, one, tx);
+    ASSERT_EQ(results[0].verdict, Verdict::send);
+    EXPECT_EQ(results[0].length, wire::kTransportMinLen);
+    EXPECT_EQ(one[0].len, wire::kTransportMinLen);
+    EXPECT_EQ(tx.tx_packets, 1u);
+    EXPECT_EQ(tx.tx_keepalives, 1u);
+    EXPECT_EQ(tx.tx_bytes, wire::kTransportMinLen);
+    TransportCounters rx;
+    const auto received = decrypt_split({&s.receiver}, one, rx);
+    EXPECT_EQ(received[0].verdict, Verdict::keepalive);
+    EXPECT_TRUE(received[0].authenticated);
+    EXPECT_EQ(rx.rx_keepalives, 1u);
+}
+
+TEST(TransportSplit, EncryptPrepareCountsKeyExpiredAndSpendsNoCounter) {
+    Session s;
+    s.sender.send_counter = 7;
+    std::vector<Packet> packets(3, Packet::plain(ipv4_packet(80)));
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    std::vector<PacketResult> results(packets.size());
+    TransportCounters tx;
+    const int64_t too_late = kBirth + 180 * kSecond;
+    EXPECT_EQ(
+        encrypt_prepare(s.sender, views.data(), views.size(), kMtu, too_late, results.data(), tx),
+        0u);
+    for (const auto& r : results) expect_dropped(r, DropReason::key_expired);
+    EXPECT_EQ(drops_named(tx, "key_expired"), 3u);
+    EXPECT_EQ(s.sender.send_counter.load(), 7u);
+    for (size_t i = 0; i < packets.size(); ++i) EXPECT_EQ(views[i].len, 80u);
+}
+
+TEST(TransportSplit, EncryptCountOfAnUnsealedPacketIsACryptoError) {
+    TransportCounters tx;
+    Packet p = Packet::plain(ipv4_packet(100));
+    p.len = 32 + 112;
+    encrypt_count(p.view(), false, tx);
+    EXPECT_EQ(tx.tx_packets, 0u);
+    EXPECT_EQ(tx.tx_bytes, 0u);
+    EXPECT_EQ(drops_named(tx, "crypto_error"), 1u);
+    encrypt_count(p.view(), true, tx);
+    EXPECT_EQ(tx.tx_packets, 1u);
+    EXPECT_EQ(tx.tx_bytes, 144u);
+    EXPECT_EQ(tx.tx_keepalives, 0u);
 }
 
 }  // namespace
