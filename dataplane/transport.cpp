@@ -38,6 +38,20 @@ uint16_t load_be16(const uint8_t* p) noexcept {
     return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
 
+// The seal operation of a message at `message` (header first) whose padded
+// plaintext is padded_len bytes, the tag to follow it.
+AeadOp seal_op(const Keypair& keypair, uint8_t* message, uint64_t counter,
+               uint32_t padded_len) noexcept {
+    uint8_t* plaintext = message + wire::kTransportHeaderLen;
+    return AeadOp{
+        .key = keypair.send_key.data(),
+        .counter = counter,
+        .data = plaintext,
+        .len = padded_len,
+        .tag = plaintext + padded_len,
+    };
+}
+
 // Encrypt stages 1-4 for one chunk: which packets go, their counters, their
 // headers and padding. Fills ops[0..returned) for the packets to seal, in
 // order, with live[] naming each one's index in the chunk. The packets'
@@ -101,16 +115,10 @@ size_t encrypt_prepare_chunk(Keypair& keypair, TransportPacket* packets, size_t 
             .counter = counter,
         };
         std::memcpy(packet.data, &header, sizeof header);
-        uint8_t* plaintext = packet.data + wire::kTransportHeaderLen;
         const uint32_t padded_len = padded[live[k]];
-        std::memset(plaintext + packet.len, 0, padded_len - packet.len);
-        ops[k] = AeadOp{
-            .key = keypair.send_key.data(),
-            .counter = counter,
-            .data = plaintext,
-            .len = padded_len,
-            .tag = plaintext + padded_len,
-        };
+        std::memset(packet.data + wire::kTransportHeaderLen + packet.len, 0,
+                    padded_len - packet.len);
+        ops[k] = seal_op(keypair, packet.data, counter, padded_len);
     }
     return n_sendable;
 }
@@ -370,15 +378,8 @@ void encrypt_seal_burst(const Keypair& keypair, TransportPacket* packets, size_t
             uint64_t counter;
             std::memcpy(&counter, packet.data + offsetof(wire::TransportHeader, counter),
                         sizeof counter);
-            uint8_t* plaintext = packet.data + wire::kTransportHeaderLen;
-            const uint32_t padded_len = packet.len - static_cast<uint32_t>(wire::kTransportMinLen);
-            ops[k] = AeadOp{
-                .key = keypair.send_key.data(),
-                .counter = counter,
-                .data = plaintext,
-                .len = padded_len,
-                .tag = plaintext + padded_len,
-            };
+            ops[k] = seal_op(keypair, packet.data, counter,
+                             packet.len - static_cast<uint32_t>(wire::kTransportMinLen));
         }
         engine.seal_burst(ops, count);
         for (size_t k = 0; k < count; ++k) ok[start + k] = ops[k].ok;
