@@ -134,7 +134,7 @@ ctl A show lcores | sed "s/^/--   $TEST_NAME: /"
 ctl_json drops show drops
 failed=$(python3 - "$TMP/drops.json" <<'PY'
 import json, sys
-rows = {r["reason"]: sum(r["per_lcore"]) for r in json.load(open(sys.argv[1]))["rows"]}
+rows = {r["reason"]: r["total"] for r in json.load(open(sys.argv[1]))["drops"]}
 print(rows.get("reorder_failed", "missing"), rows.get("pipeline_full", "missing"))
 PY
 )
