@@ -263,9 +263,12 @@ bool DataplanePorts::open_ethdev(const Config& config, const DataplaneContext& c
     wan_device_ = dp.wan->device;
     auto wan_link = context.l2->make_link("wan", context.lcores, *dp.wan, 0, context.control_wake_fd, error);
     if (!wan_link) return false;
+    // Checksums the device offers (its notes say which) are left to it.
+    const frame::TxChecksum tx_checksum{wan_dev_->offers_tx_ipv4_cksum(),
+                                        wan_dev_->offers_tx_udp_cksum()};
     wan_framed_ = std::make_unique<UdpOverEthernet>(
         *wan_dev_, "wan", udp_local(*wan_dev_, *dp.wan, config.interface.listen_port),
-        rte_ether_addr{}, std::move(wan_link));
+        rte_ether_addr{}, std::move(wan_link), tx_checksum);
     context.l2->attach("wan", *wan_framed_, Command::Target::wan, dp.wan->neighbours);
     wan_ = wan_framed_.get();
 

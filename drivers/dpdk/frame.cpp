@@ -115,7 +115,7 @@ void write_ethernet(uint8_t* h, const rte_ether_addr& src, const rte_ether_addr&
 }
 
 void write_udp_headers(uint8_t* h, const UdpLocal& local, const rte_ether_addr& next_hop,
-                       const MbufEndpoint& to, uint32_t payload_len) noexcept {
+                       const MbufEndpoint& to, uint32_t payload_len, TxChecksum offload) noexcept {
     const auto udp_len = static_cast<uint16_t>(kUdpLen + payload_len);
     uint8_t* ip = h + kEthernetLen;
     if (to.family == 4) {
@@ -127,16 +127,22 @@ void write_udp_headers(uint8_t* h, const UdpLocal& local, const rte_ether_addr& 
         store_be16(ip + 6, 0x4000);  // DF
         ip[8] = 64;
         ip[9] = IPPROTO_UDP;
-        store_be16(ip + 10, 0);
+        store_be16(ip + 10, 0);  // stays 0 for the device with ipv4_header offload
         std::memcpy(ip + 12, local.v4, 4);
         std::memcpy(ip + 16, to.addr, 4);
-        const uint16_t sum = static_cast<uint16_t>(~rte_raw_cksum(ip, kIpv4Len));
-        std::memcpy(ip + 10, &sum, 2);  // the sum is in network order already
+        if (!offload.ipv4_header) {
+            const uint16_t sum = static_cast<uint16_t>(~rte_raw_cksum(ip, kIpv4Len));
+            std::memcpy(ip + 10, &sum, 2);  // the sum is in network order already
+        }
         uint8_t* udp = ip + kIpv4Len;
         store_be16(udp, local.port);
         store_be16(udp + 2, to.port);
         store_be16(udp + 4, udp_len);
         store_be16(udp + 6, 0);
+        if (offload.udp) {
+            const uint16_t sum = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0);
+            std::memcpy(udp + 6, &sum, 2);  // network order, like the header sum
+        }
         return;
     }
     write_ethernet(h, local.mac, next_hop, kEtherIpv6);
@@ -154,7 +160,8 @@ void write_udp_headers(uint8_t* h, const UdpLocal& local, const rte_ether_addr& 
     store_be16(udp + 2, to.port);
     store_be16(udp + 4, udp_len);
     store_be16(udp + 6, 0);
-    uint16_t sum = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), udp);
+    const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(ip);
+    const uint16_t sum = offload.udp ? rte_ipv6_phdr_cksum(ip6, 0) : rte_ipv6_udptcp_cksum(ip6, udp);
     std::memcpy(udp + 6, &sum, 2);
 }
 

@@ -9,6 +9,9 @@
 // carry IPv4 or IPv6; Ethernet padding beyond the IP length is cut off.
 // Send: IPv4 UDP goes out with checksum 0 (RFC 768 allows it, and every
 // WireGuard implementation accepts it); IPv6 UDP with a computed checksum.
+// Where the port computes checksums on the way out (TxChecksum), the IPv4
+// header checksum is left 0 for it, and the UDP checksum field holds the
+// pseudo-header sum the device completes, for IPv4 too.
 #pragma once
 
 #include <rte_ether.h>
@@ -46,7 +49,7 @@ inline void store_be16(uint8_t* p, uint16_t v) noexcept {
     X(fragment, "frame_fragment")          /* an IPv4 fragment: not reassembled */ \
     X(no_headroom, "frame_no_headroom")    /* send: no room to prepend headers */  \
     X(no_route, "frame_no_route")          /* send: no endpoint, or no source address of its family */ \
-    X(chained, "frame_chained")            /* send: IPv6 UDP needs its checksum over one segment */ \
+    X(chained, "frame_chained")            /* send: IPv6 UDP summed here (no UDP offload) needs one segment */ \
     X(not_forwarded, "frame_not_forwarded") /* L2 mode: to our address but no service (not ping), or multicast */ \
     X(ttl_expired, "frame_ttl_expired")    /* L2 mode: TTL / hop limit ran out (time exceeded sent where allowed) */ \
     X(too_big, "frame_too_big")            /* L2 mode: over the tunnel MTU (frag needed / packet too big sent where allowed) */ \
@@ -90,13 +93,28 @@ FrameDrop parse_udp(const uint8_t* p, uint32_t len, const UdpLocal& local, MbufE
 FrameDrop parse_ip(const uint8_t* p, uint32_t len, const rte_ether_addr& mac, uint32_t* offset,
                    uint32_t* length) noexcept;
 
+// Which checksums the device computes for frames sent (the port's TX
+// offloads: RTE_MBUF_F_TX_IP_CKSUM, RTE_MBUF_F_TX_UDP_CKSUM). Both false:
+// everything is summed here.
+struct TxChecksum {
+    bool ipv4_header = false;
+    bool udp = false;
+};
+
 // Bytes of headers in front of a UDP payload sent to `to` (0: cannot send).
 [[nodiscard]] size_t udp_headers_len(const MbufEndpoint& to, const UdpLocal& local) noexcept;
 
 // Writes udp_headers_len() bytes at h, followed in memory by the payload
-// (payload_len bytes, needed for the IPv6 UDP checksum).
+// (payload_len bytes; the IPv6 UDP checksum is summed over them unless the
+// device does it). With `offload`:
+//   ipv4_header  the IPv4 header checksum is 0, for the device to fill;
+//   udp          the UDP checksum field holds the pseudo-header sum (not
+//                complemented, as DPDK's TX UDP checksum offload wants it),
+//                IPv4 and IPv6 alike; the payload is not read.
+// Without: IPv4 header summed here, IPv4 UDP checksum 0, IPv6 UDP summed.
 void write_udp_headers(uint8_t* h, const UdpLocal& local, const rte_ether_addr& next_hop,
-                       const MbufEndpoint& to, uint32_t payload_len) noexcept;
+                       const MbufEndpoint& to, uint32_t payload_len,
+                       TxChecksum offload = {}) noexcept;
 
 void write_ethernet(uint8_t* h, const rte_ether_addr& src, const rte_ether_addr& dst,
                     uint16_t ethertype) noexcept;

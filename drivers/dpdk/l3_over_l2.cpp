@@ -357,7 +357,7 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
             rte_pktmbuf_free(m);
             continue;
         }
-        if (to.family == 6 && m->nb_segs != 1) {
+        if (to.family == 6 && m->nb_segs != 1 && !tx_checksum_.udp) {
             // write_udp_headers sums the payload as one buffer.
             count(q, FrameDrop::chained);
             rte_pktmbuf_free(m);
@@ -370,7 +370,23 @@ uint16_t UdpOverEthernet::tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noex
             rte_pktmbuf_free(m);
             continue;
         }
-        frame::write_udp_headers(h, local_, next_hop_, to, payload);
+        frame::write_udp_headers(h, local_, next_hop_, to, payload, tx_checksum_);
+        // The device's part of the checksums, if any; nothing left over from
+        // the mbuf's last trip (received, or sent by another path).
+        uint64_t flags = 0;
+        if (to.family == 4) {
+            if (tx_checksum_.ipv4_header) flags |= RTE_MBUF_F_TX_IP_CKSUM;
+            if (tx_checksum_.udp) flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+            if (flags != 0) flags |= RTE_MBUF_F_TX_IPV4;
+        } else if (tx_checksum_.udp) {
+            flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+        }
+        m->ol_flags = (m->ol_flags & ~RTE_MBUF_F_TX_OFFLOAD_MASK) | flags;
+        if (flags != 0) {
+            m->l2_len = frame::kEthernetLen;
+            m->l3_len = to.family == 4 ? frame::kIpv4Len : frame::kIpv6Len;
+            m->l4_len = frame::kUdpLen;  // not asked for by the API; some PMDs read it
+        }
         if (hop && !l2_address(q, m, *hop)) continue;
         pkts[kept++] = m;
     }

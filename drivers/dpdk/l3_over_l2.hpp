@@ -164,18 +164,29 @@ private:
     std::vector<QueueCounters> queues_;
 };
 
+// Send, checksums: what `tx_checksum` says the lower port computes is left
+// to it (frame::write_udp_headers), and each frame asks for it in its mbuf
+// (l2_len, l3_len, l4_len; RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM and/or
+// RTE_MBUF_F_TX_UDP_CKSUM, or RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM);
+// every other TX offload flag an mbuf carries from an earlier use is
+// cleared. Without UDP offload an IPv6 packet in more than one segment is
+// dropped (chained): its checksum is summed here over one buffer.
 class UdpOverEthernet final : public FramedPort {
 public:
     UdpOverEthernet(Port& lower, std::string name, const frame::UdpLocal& local,
-                    const rte_ether_addr& next_hop, std::unique_ptr<L2Link> l2 = nullptr)
-        : FramedPort(lower, std::move(name), local.mac, next_hop, std::move(l2)), local_(local) {}
+                    const rte_ether_addr& next_hop, std::unique_ptr<L2Link> l2 = nullptr,
+                    frame::TxChecksum tx_checksum = {})
+        : FramedPort(lower, std::move(name), local.mac, next_hop, std::move(l2)), local_(local),
+          tx_checksum_(tx_checksum) {}
     [[nodiscard]] PortKind kind() const noexcept override { return PortKind::l3_udp; }
     uint16_t rx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     uint16_t tx_burst(uint16_t q, rte_mbuf** pkts, uint16_t n) noexcept override;
     [[nodiscard]] const frame::UdpLocal& local() const noexcept { return local_; }
+    [[nodiscard]] frame::TxChecksum tx_checksum() const noexcept { return tx_checksum_; }
 
 private:
     frame::UdpLocal local_;
+    frame::TxChecksum tx_checksum_;
 };
 
 class IpOverEthernet final : public FramedPort {

@@ -4,23 +4,37 @@
 // The TX buffer holds packets until its burst is full, the lcore is idle or
 // the oldest has waited the drain time; the RSS, checksum-offload and
 // information a port reports; the vdev arguments that give it its queues.
+// TX checksum offload end to end (root only): UdpOverEthernet on net_tap,
+// which offers the IPv4 and UDP checksums and computes them in the PMD; a
+// packet socket on the tap's kernel side sees the frames as they left.
 #include "drivers/dpdk/ethdev_port.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_memcpy.h>
 #include <rte_mempool.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "drivers/dpdk/frame.hpp"
+#include "drivers/dpdk/l3_over_l2.hpp"
+#include "drivers/mbuf_endpoint.hpp"
 #include "tests/unit/eal_environment.hpp"
 
 namespace sluice {
@@ -410,6 +424,302 @@ TEST_F(EthdevPortTest, OpenGivesAnAfPacketVdevItsQueues) {
     EXPECT_EQ(port->driver(), "net_af_packet");
     EXPECT_FALSE(port->rss());
     EXPECT_NE(port->notes().find("PACKET_FANOUT"), std::string::npos) << port->notes();
+    // net_af_packet computes no checksums: sluice sums them itself.
+    EXPECT_FALSE(port->offers_tx_ipv4_cksum());
+    EXPECT_FALSE(port->offers_tx_udp_cksum());
+    EXPECT_NE(port->notes().find("no TX checksum offload"), std::string::npos) << port->notes();
+}
+
+// ---- TX checksum offload on net_tap --------------------------------------------------------
+
+using Bytes = std::vector<uint8_t>;
+
+uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+// RFC 1071 by the book, over the concatenation of the given pieces:
+// big-endian 16-bit words, an odd last byte padded with zero.
+uint16_t ones_sum(const Bytes& b) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < b.size(); i += 2) sum += get16(b.data() + i);
+    if (b.size() % 2 == 1) sum += static_cast<uint32_t>(b.back()) << 8;
+    while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
+    return static_cast<uint16_t>(sum);
+}
+
+// A frame as the wire has it, checked by hand: Ethernet, IPv4 or IPv6, UDP.
+struct SeenFrame {
+    Bytes bytes;
+    bool v4 = false;
+    size_t udp = 0;  // offset of the UDP header
+    [[nodiscard]] uint16_t udp_len() const { return get16(bytes.data() + udp + 4); }
+    [[nodiscard]] uint16_t udp_checksum() const { return get16(bytes.data() + udp + 6); }
+    [[nodiscard]] Bytes payload() const {
+        return Bytes(bytes.begin() + static_cast<long>(udp) + 8,
+                     bytes.begin() + static_cast<long>(udp) + udp_len());
+    }
+    // The IPv4 header sums to 0xFFFF with its checksum in.
+    [[nodiscard]] bool ipv4_header_verifies() const {
+        return ones_sum(Bytes(bytes.begin() + 14, bytes.begin() + 34)) == 0xFFFF;
+    }
+    // The pseudo-header and the datagram sum to 0xFFFF with the checksum in.
+    [[nodiscard]] bool udp_checksum_verifies() const {
+        Bytes b;
+        const uint8_t* ip = bytes.data() + 14;
+        if (v4) {
+            b.insert(b.end(), ip + 12, ip + 20);
+            b.push_back(0);
+            b.push_back(17);
+        } else {
+            b.insert(b.end(), ip + 8, ip + 40);
+            b.insert(b.end(), {0, 0});
+            b.insert(b.end(), {0, 0, 0, 17});
+        }
+        b.push_back(static_cast<uint8_t>(udp_len() >> 8));
+        b.push_back(static_cast<uint8_t>(udp_len()));
+        b.insert(b.end(), bytes.begin() + static_cast<long>(udp),
+                 bytes.begin() + static_cast<long>(udp) + udp_len());
+        return ones_sum(b) == 0xFFFF;
+    }
+};
+
+const rte_ether_addr kTapNextHop = {{0x02, 0x00, 0x5e, 0x00, 0x00, 0x02}};
+const uint8_t kTapLocalV4[4] = {192, 0, 2, 1};
+const uint8_t kTapPeerV4[4] = {198, 51, 100, 7};
+const uint8_t kTapLocalV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+const uint8_t kTapPeerV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+constexpr uint16_t kTapLocalPort = 51820;
+constexpr uint16_t kTapPeerPort = 40000;
+
+// A net_tap port with its kernel interface up and a packet socket bound to
+// it. Root only; skipped where net_tap cannot be had.
+class TapChecksumTest : public EthdevPortTest {
+protected:
+    void SetUp() override {
+        EthdevPortTest::SetUp();
+        if (geteuid() != 0) GTEST_SKIP() << "net_tap needs root";
+        static int serial = 0;
+        ifname_ = "sluck" + std::to_string(getpid() % 100000) + "t" + std::to_string(serial++);
+        std::string error;
+        port_ = EthdevPort::open(unique("net_tap_ck") + ",iface=" + ifname_, options(1, 0, 0),
+                                 &error);
+        if (!port_) GTEST_SKIP() << "no net_tap here: " << error;
+        ASSERT_EQ(port_->driver(), "net_tap");
+        const unsigned index = if_nametoindex(ifname_.c_str());
+        ASSERT_NE(index, 0u) << ifname_;
+        // net_tap brings its interface up when the port starts; make sure.
+        const int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(ctl, 0);
+        ifreq ifr{};
+        std::strncpy(ifr.ifr_name, ifname_.c_str(), IFNAMSIZ - 1);
+        ASSERT_EQ(ioctl(ctl, SIOCGIFFLAGS, &ifr), 0) << std::strerror(errno);
+        ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+        ASSERT_EQ(ioctl(ctl, SIOCSIFFLAGS, &ifr), 0) << std::strerror(errno);
+        close(ctl);
+        sock_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+        ASSERT_GE(sock_, 0) << std::strerror(errno);
+        sockaddr_ll at{};
+        at.sll_family = AF_PACKET;
+        at.sll_protocol = htons(ETH_P_ALL);
+        at.sll_ifindex = static_cast<int>(index);
+        ASSERT_EQ(bind(sock_, reinterpret_cast<const sockaddr*>(&at), sizeof at), 0)
+            << std::strerror(errno);
+    }
+    void TearDown() override {
+        if (sock_ >= 0) close(sock_);
+        port_.reset();
+    }
+
+    [[nodiscard]] frame::UdpLocal local() const {
+        frame::UdpLocal l;
+        l.mac = port_->mac();
+        std::memcpy(l.v4, kTapLocalV4, 4);
+        l.has_v4 = true;
+        std::memcpy(l.v6, kTapLocalV6, 16);
+        l.has_v6 = true;
+        l.port = kTapLocalPort;
+        return l;
+    }
+    // What dataplane_ports gives the WAN: the port's offers.
+    [[nodiscard]] frame::TxChecksum offered() const {
+        return {port_->offers_tx_ipv4_cksum(), port_->offers_tx_udp_cksum()};
+    }
+
+    static MbufEndpoint peer(uint8_t family) {
+        MbufEndpoint ep;
+        ep.family = family;
+        ep.port = kTapPeerPort;
+        std::memcpy(ep.addr, family == 4 ? kTapPeerV4 : kTapPeerV6, family == 4 ? 4 : 16);
+        return ep;
+    }
+    static Bytes data(size_t n, uint8_t seed) {
+        Bytes b(n);
+        for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 13 + 5);
+        return b;
+    }
+    // A datagram for `to` in one mbuf, or over several: one per piece.
+    rte_mbuf* datagram(const MbufEndpoint& to, const std::vector<Bytes>& pieces) {
+        rte_mbuf* head = nullptr;
+        for (const Bytes& piece : pieces) {
+            rte_mbuf* m = rte_pktmbuf_alloc(pool.get());
+            EXPECT_NE(m, nullptr);
+            if (m == nullptr) break;
+            char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(piece.size()));
+            EXPECT_NE(p, nullptr);
+            std::memcpy(p, piece.data(), piece.size());
+            if (head == nullptr) {
+                head = m;
+            } else {
+                EXPECT_EQ(rte_pktmbuf_chain(head, m), 0);
+            }
+        }
+        *mbuf_endpoint(head) = to;
+        return head;
+    }
+
+    // The frames the port sent, as the tap's kernel side received them:
+    // UDP from the port's MAC to our next hop, keyed by UDP payload length.
+    // Waits until `want` of them came or two seconds went by.
+    std::map<size_t, SeenFrame> seen(size_t want) {
+        std::map<size_t, SeenFrame> out;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (out.size() < want && std::chrono::steady_clock::now() < deadline) {
+            pollfd pfd{sock_, POLLIN, 0};
+            if (poll(&pfd, 1, 100) <= 0) continue;
+            uint8_t buf[4096];
+            sockaddr_ll from{};
+            socklen_t from_len = sizeof from;
+            const ssize_t n = recvfrom(sock_, buf, sizeof buf, 0,
+                                       reinterpret_cast<sockaddr*>(&from), &from_len);
+            if (n < 14 || from.sll_pkttype == PACKET_OUTGOING) continue;  // the kernel's own
+            if (std::memcmp(buf, kTapNextHop.addr_bytes, 6) != 0 ||
+                std::memcmp(buf + 6, port_->mac().addr_bytes, 6) != 0)
+                continue;
+            SeenFrame f;
+            f.bytes.assign(buf, buf + n);
+            const uint16_t type = get16(buf + 12);
+            if (type == 0x0800 && n >= 42 && buf[14 + 9] == 17) {
+                f.v4 = true;
+                f.udp = 34;
+            } else if (type == 0x86DD && n >= 62 && buf[14 + 6] == 17) {
+                f.udp = 54;
+            } else {
+                continue;
+            }
+            if (f.udp + f.udp_len() > f.bytes.size() || f.udp_len() < 8) {
+                ADD_FAILURE() << "a UDP length past the frame";
+                continue;
+            }
+            const size_t key = f.udp_len() - 8u;
+            out.emplace(key, std::move(f));
+        }
+        return out;
+    }
+
+    // The pool less what the tap's receive queue holds.
+    [[nodiscard]] unsigned available() const { return rte_mempool_avail_count(pool.get()); }
+
+    std::string ifname_;
+    std::unique_ptr<EthdevPort> port_;
+    int sock_ = -1;
+};
+
+TEST_F(TapChecksumTest, TheTapOffersIpv4AndUdpChecksums) {
+    EXPECT_TRUE(port_->offers_tx_ipv4_cksum());
+    EXPECT_TRUE(port_->offers_tx_udp_cksum());
+    EXPECT_NE(port_->notes().find("TX checksum offload: IPv4 and UDP"), std::string::npos)
+        << port_->notes();
+}
+
+TEST_F(TapChecksumTest, OffloadedChecksumsVerifyOnTheWire) {
+    ASSERT_TRUE(port_->offers_tx_ipv4_cksum() && port_->offers_tx_udp_cksum());
+    UdpOverEthernet wan(*port_, "wan", local(), kTapNextHop, nullptr, offered());
+    // Payload sizes tell the frames apart (the kernel may reorder them).
+    const size_t v4_sizes[] = {1, 33, 148, 1000};
+    const size_t v6_sizes[] = {2, 35, 150, 1001};
+    const unsigned before = available();
+    std::map<size_t, Bytes> sent;
+    std::vector<rte_mbuf*> pkts;
+    for (size_t i = 0; i < 4; ++i) {
+        for (const auto& [family, n] : {std::pair<uint8_t, size_t>{4, v4_sizes[i]},
+                                        std::pair<uint8_t, size_t>{6, v6_sizes[i]}}) {
+            const Bytes d = data(n, static_cast<uint8_t>(n));
+            sent[n] = d;
+            pkts.push_back(datagram(peer(family), {d}));
+        }
+    }
+    ASSERT_EQ(wan.tx_burst(0, pkts.data(), static_cast<uint16_t>(pkts.size())), pkts.size());
+    EXPECT_EQ(wan.drops(), FrameDropCounts{});
+
+    const std::map<size_t, SeenFrame> got = seen(sent.size());
+    ASSERT_EQ(got.size(), sent.size());
+    for (const auto& [n, f] : got) {
+        SCOPED_TRACE("payload " + std::to_string(n) + (f.v4 ? " over IPv4" : " over IPv6"));
+        ASSERT_EQ(sent.count(n), 1u);
+        EXPECT_EQ(f.payload(), sent[n]);
+        EXPECT_EQ(f.v4, std::find(std::begin(v4_sizes), std::end(v4_sizes), n) != std::end(v4_sizes));
+        if (f.v4) {
+            EXPECT_TRUE(f.ipv4_header_verifies());
+            EXPECT_NE(f.udp_checksum(), 0) << "a real UDP checksum over IPv4, from the device";
+        }
+        EXPECT_TRUE(f.udp_checksum_verifies());
+    }
+    EXPECT_EQ(available(), before) << "the tap freed what it wrote";
+}
+
+TEST_F(TapChecksumTest, AChainedIpv6DatagramGoesOutWholeWithUdpOffload) {
+    ASSERT_TRUE(port_->offers_tx_udp_cksum());
+    UdpOverEthernet wan(*port_, "wan", local(), kTapNextHop, nullptr, offered());
+    // Even-sized segments: net_tap (22.11) sums each segment on its own, so
+    // an odd one in the middle would throw its sum off, not ours.
+    const Bytes a = data(300, 1);
+    const Bytes b = data(500, 2);
+    const Bytes c = data(120, 3);
+    const unsigned before = available();
+    rte_mbuf* pkts[1] = {datagram(peer(6), {a, b, c})};
+    ASSERT_EQ(pkts[0]->nb_segs, 3);
+    ASSERT_EQ(wan.tx_burst(0, pkts, 1), 1);
+    EXPECT_EQ(wan.drops(), FrameDropCounts{});
+
+    const std::map<size_t, SeenFrame> got = seen(1);
+    ASSERT_EQ(got.size(), 1u);
+    const SeenFrame& f = got.begin()->second;
+    EXPECT_FALSE(f.v4);
+    Bytes whole = a;
+    whole.insert(whole.end(), b.begin(), b.end());
+    whole.insert(whole.end(), c.begin(), c.end());
+    EXPECT_EQ(f.payload(), whole);
+    EXPECT_TRUE(f.udp_checksum_verifies());
+    EXPECT_EQ(available(), before) << "the tap freed what it wrote";
+}
+
+TEST_F(TapChecksumTest, WithoutOffloadIpv4UdpGoesWithoutAChecksum) {
+    UdpOverEthernet wan(*port_, "wan", local(), kTapNextHop);  // today's behaviour
+    const Bytes d4 = data(77, 4);
+    const Bytes d6 = data(78, 6);
+    const unsigned before = available();
+    rte_mbuf* pkts[2] = {datagram(peer(4), {d4}), datagram(peer(6), {d6})};
+    // Flags left from an earlier use would have the tap sum what sluice
+    // means to send without: UdpOverEthernet clears them.
+    for (rte_mbuf* m : pkts) {
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+        m->l2_len = 14;
+        m->l3_len = 20;
+        m->l4_len = 8;
+    }
+    ASSERT_EQ(wan.tx_burst(0, pkts, 2), 2);
+
+    const std::map<size_t, SeenFrame> got = seen(2);
+    ASSERT_EQ(got.size(), 2u);
+    const SeenFrame& f4 = got.at(77);
+    ASSERT_TRUE(f4.v4);
+    EXPECT_EQ(f4.payload(), d4);
+    EXPECT_TRUE(f4.ipv4_header_verifies()) << "summed by sluice";
+    EXPECT_EQ(f4.udp_checksum(), 0) << "IPv4 UDP without a checksum";
+    const SeenFrame& f6 = got.at(78);
+    ASSERT_FALSE(f6.v4);
+    EXPECT_EQ(f6.payload(), d6);
+    EXPECT_TRUE(f6.udp_checksum_verifies()) << "summed by sluice";
+    EXPECT_EQ(available(), before) << "the tap freed what it wrote";
 }
 
 }  // namespace

@@ -149,6 +149,39 @@ uint16_t udp6_sum(const uint8_t* ip6, const uint8_t* udp, size_t udp_len) {
     return ones_sum(b.data(), b.size());
 }
 
+// The IPv4 pseudo-header (RFC 768) followed by the UDP datagram.
+uint16_t udp4_sum(const uint8_t* ip4, const uint8_t* udp, size_t udp_len) {
+    Bytes b;
+    append(b, ip4 + 12, 8);  // source and destination
+    b.push_back(0);
+    b.push_back(17);
+    append16(b, static_cast<uint16_t>(udp_len));
+    append(b, udp, udp_len);
+    return ones_sum(b.data(), b.size());
+}
+
+// The pseudo-header sums alone, not complemented: what the UDP checksum
+// field holds for a device that finishes the sum (DPDK's TX UDP offload).
+uint16_t pseudo_sum4(const uint8_t* src, const uint8_t* dst, uint16_t udp_len) {
+    Bytes b;
+    append(b, src, 4);
+    append(b, dst, 4);
+    b.push_back(0);
+    b.push_back(17);
+    append16(b, udp_len);
+    return ones_sum(b.data(), b.size());
+}
+uint16_t pseudo_sum6(const uint8_t* src, const uint8_t* dst, uint32_t udp_len) {
+    Bytes b;
+    append(b, src, 16);
+    append(b, dst, 16);
+    append16(b, static_cast<uint16_t>(udp_len >> 16));
+    append16(b, static_cast<uint16_t>(udp_len));
+    append16(b, 0);
+    append16(b, 17);  // three zero bytes, then the next header
+    return ones_sum(b.data(), b.size());
+}
+
 Bytes payload(size_t n, uint8_t seed = 0) {
     Bytes b(n);
     for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 7 + 1);
@@ -368,6 +401,120 @@ TEST(FrameRoundTrip, Ipv6HeadersParseBackWithAValidUdpChecksum) {
         EXPECT_EQ(p.offset, hlen);
         EXPECT_EQ(p.length, n);
         EXPECT_EQ(Bytes(f.begin() + p.offset, f.begin() + p.offset + p.length), data);
+    }
+}
+
+// ---- write_udp_headers with checksums left to the device ---------------------------
+
+const frame::TxChecksum kEveryTxChecksum[] = {{false, false}, {true, false}, {false, true}, {true, true}};
+
+std::string describe(frame::TxChecksum c) {
+    return std::string("offload ipv4_header=") + (c.ipv4_header ? "yes" : "no") +
+           " udp=" + (c.udp ? "yes" : "no");
+}
+
+// What a device with these offloads does to a frame on its way out: sums the
+// IPv4 header, and finishes the UDP checksum from the pseudo-header sum in
+// its field (a result of 0 goes out as 0xFFFF).
+void device_finishes(Bytes& f, frame::TxChecksum c) {
+    const bool v4 = get16(f, 12) == 0x0800;
+    if (v4 && c.ipv4_header) {
+        put16(f, kV4Sum, 0);
+        put16(f, kV4Sum, static_cast<uint16_t>(~ones_sum(f.data() + kIp, 20)));
+    }
+    if (c.udp) {
+        const size_t udp = v4 ? kV4Udp : kV6Udp;
+        const uint16_t sum = static_cast<uint16_t>(~ones_sum(f.data() + udp, get16(f, udp + 4)));
+        put16(f, udp + 6, sum == 0 ? 0xFFFF : sum);
+    }
+}
+
+TEST(FrameWriteChecksums, Ipv4SumsAreWrittenHereOrLeftToTheDevice) {
+    for (const frame::TxChecksum c : kEveryTxChecksum) {
+        for (const size_t n : {0, 1, 2, 33, 1400}) {
+            SCOPED_TRACE(describe(c) + ", payload " + std::to_string(n));
+            const MbufEndpoint to = peer_v4();
+            const Bytes data = payload(n, static_cast<uint8_t>(n + 3));
+            Bytes f(42 + n);
+            std::copy(data.begin(), data.end(), f.begin() + 42);
+            Bytes plain = f;
+            frame::write_udp_headers(f.data(), gateway(), kNextHopMac, to,
+                                     static_cast<uint32_t>(n), c);
+            frame::write_udp_headers(plain.data(), gateway(), kNextHopMac, to,
+                                     static_cast<uint32_t>(n));
+
+            if (c.ipv4_header) {
+                EXPECT_EQ(get16(f, kV4Sum), 0) << "left for the device";
+            } else {
+                EXPECT_EQ(ones_sum(f.data() + kIp, 20), 0xFFFF);
+            }
+            if (c.udp) {
+                EXPECT_EQ(get16(f, kV4Udp + 6),
+                          pseudo_sum4(kGatewayV4, kPeerV4, static_cast<uint16_t>(8 + n)));
+            } else {
+                EXPECT_EQ(get16(f, kV4Udp + 6), 0) << "IPv4 UDP without a checksum";
+            }
+            // Everything but the two checksums is as without offload.
+            Bytes a = f;
+            Bytes b = plain;
+            for (Bytes* x : {&a, &b}) {
+                put16(*x, kV4Sum, 0);
+                put16(*x, kV4Udp + 6, 0);
+            }
+            EXPECT_EQ(a, b);
+
+            device_finishes(f, c);
+            EXPECT_EQ(ones_sum(f.data() + kIp, 20), 0xFFFF);
+            if (c.udp) {
+                EXPECT_EQ(udp4_sum(f.data() + kIp, f.data() + kV4Udp, 8 + n), 0xFFFF);
+            }
+            const Parsed p = parse_udp(f, peer_side(to));
+            ASSERT_EQ(p.drop, FrameDrop::none);
+            EXPECT_EQ(Bytes(f.begin() + p.offset, f.begin() + p.offset + p.length), data);
+        }
+    }
+}
+
+TEST(FrameWriteChecksums, Ipv6UdpSumIsWrittenHereOrLeftToTheDevice) {
+    for (const frame::TxChecksum c : kEveryTxChecksum) {
+        for (const size_t n : {0, 1, 2, 33, 1400}) {
+            SCOPED_TRACE(describe(c) + ", payload " + std::to_string(n));
+            const MbufEndpoint to = peer_v6();
+            const Bytes data = payload(n, static_cast<uint8_t>(n + 5));
+            Bytes f(62 + n);
+            std::copy(data.begin(), data.end(), f.begin() + 62);
+            Bytes plain = f;
+            frame::write_udp_headers(f.data(), gateway(), kNextHopMac, to,
+                                     static_cast<uint32_t>(n), c);
+            frame::write_udp_headers(plain.data(), gateway(), kNextHopMac, to,
+                                     static_cast<uint32_t>(n));
+
+            if (c.udp) {
+                EXPECT_EQ(get16(f, kV6Udp + 6), pseudo_sum6(kGatewayV6, kPeerV6, 8 + n));
+                // The payload is not read: headers written right before an
+                // unreadable page come out the same.
+                const GuardedBytes g(f.data(), 62);
+                frame::write_udp_headers(g.data(), gateway(), kNextHopMac, to,
+                                         static_cast<uint32_t>(n), c);
+                EXPECT_EQ(Bytes(g.data(), g.data() + 62), Bytes(f.begin(), f.begin() + 62));
+            } else {
+                EXPECT_EQ(f, plain) << "IPv4 header offload changes nothing for IPv6";
+                EXPECT_NE(get16(f, kV6Udp + 6), 0);
+                EXPECT_EQ(udp6_sum(f.data() + kIp, f.data() + kV6Udp, 8 + n), 0xFFFF);
+            }
+            Bytes a = f;
+            Bytes b = plain;
+            put16(a, kV6Udp + 6, 0);
+            put16(b, kV6Udp + 6, 0);
+            EXPECT_EQ(a, b) << "everything but the UDP checksum as without offload";
+
+            device_finishes(f, c);
+            EXPECT_EQ(udp6_sum(f.data() + kIp, f.data() + kV6Udp, 8 + n), 0xFFFF);
+            EXPECT_EQ(get16(f, kV6Udp + 6), get16(plain, kV6Udp + 6)) << "the same sum either way";
+            const Parsed p = parse_udp(f, peer_side(to));
+            ASSERT_EQ(p.drop, FrameDrop::none);
+            EXPECT_EQ(Bytes(f.begin() + p.offset, f.begin() + p.offset + p.length), data);
+        }
     }
 }
 
@@ -1042,12 +1189,138 @@ TEST_F(AdapterTest, UdpTxDropsChainedIpv6PacketsItCannotChecksum) {
     rte_mbuf* v4 = mbuf(payload(100), peer_v4());
     ASSERT_EQ(rte_pktmbuf_chain(v4, mbuf(payload(200), peer_v4())), 0);
     rte_mbuf* pkts[2] = {v6, v4};
-    // IPv4 goes out with checksum 0 and its chain as it is; IPv6 would need
-    // the checksum over both segments, so it is dropped and counted.
+    // No UDP offload: IPv4 goes out with checksum 0 and its chain as it is;
+    // IPv6 would need the checksum over both segments, so it is dropped and
+    // counted.
     EXPECT_EQ(wan.tx_burst(0, pkts, 2), 1);
     ASSERT_EQ(lower.sent.size(), 1u);
     EXPECT_EQ(lower.sent[0].m->nb_segs, 2);
     EXPECT_EQ(wan.drops(), only({{FrameDrop::chained, 1}})) << describe(wan.drops());
+    release_sent();
+    EXPECT_TRUE(pool.full()) << pool.available() << " of " << kPoolSize;
+}
+
+// Every segment's bytes, in order.
+Bytes all_bytes(const rte_mbuf* m) {
+    Bytes b;
+    for (const rte_mbuf* s = m; s != nullptr; s = s->next)
+        append(b, rte_pktmbuf_mtod(s, const uint8_t*), rte_pktmbuf_data_len(s));
+    EXPECT_EQ(b.size(), rte_pktmbuf_pkt_len(m));
+    return b;
+}
+
+// TX offload flags and lengths an mbuf may carry from its last use.
+constexpr uint64_t kStaleTxFlags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_VLAN |
+                                   RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_OUTER_IPV4 |
+                                   RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM;
+void make_stale(rte_mbuf* m) {
+    m->ol_flags |= kStaleTxFlags;
+    m->l2_len = 18;
+    m->l3_len = 60;
+    m->l4_len = 20;
+}
+
+TEST_F(AdapterTest, UdpTxAsksTheDeviceForTheChecksumsItOffloads) {
+    struct Case {
+        frame::TxChecksum offload;
+        uint64_t v4, v6;  // the TX flags each frame goes with
+    };
+    const Case cases[] = {
+        {{false, false}, 0, 0},
+        {{true, false}, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM, 0},
+        {{false, true}, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM,
+         RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM},
+        {{true, true}, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM,
+         RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(describe(c.offload));
+        UdpOverEthernet wan(lower, "wan", gateway(), kNextHopMac, nullptr, c.offload);
+        EXPECT_EQ(wan.tx_checksum().ipv4_header, c.offload.ipv4_header);
+        EXPECT_EQ(wan.tx_checksum().udp, c.offload.udp);
+        const Bytes a = payload(101, 1);
+        const Bytes b = payload(48, 2);
+        rte_mbuf* pkts[2] = {mbuf(a, peer_v4()), mbuf(b, peer_v6())};
+        for (rte_mbuf* m : pkts) make_stale(m);
+        ASSERT_EQ(wan.tx_burst(0, pkts, 2), 2);
+        ASSERT_EQ(lower.sent.size(), 2u);
+
+        const rte_mbuf* m4 = lower.sent[0].m;
+        const rte_mbuf* m6 = lower.sent[1].m;
+        EXPECT_EQ(m4->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK, c.v4) << "nothing stale left";
+        EXPECT_EQ(m6->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK, c.v6) << "nothing stale left";
+        if (c.v4 != 0) {
+            EXPECT_EQ(m4->l2_len, 14u);
+            EXPECT_EQ(m4->l3_len, 20u);
+            EXPECT_EQ(m4->l4_len, 8u);
+        }
+        if (c.v6 != 0) {
+            EXPECT_EQ(m6->l2_len, 14u);
+            EXPECT_EQ(m6->l3_len, 40u);
+            EXPECT_EQ(m6->l4_len, 8u);
+        }
+
+        Bytes f4 = bytes_of(m4);
+        Bytes f6 = bytes_of(m6);
+        if (c.offload.ipv4_header) {
+            EXPECT_EQ(get16(f4, kV4Sum), 0);
+        } else {
+            EXPECT_EQ(ones_sum(f4.data() + kIp, 20), 0xFFFF);
+        }
+        EXPECT_EQ(get16(f4, kV4Udp + 6),
+                  c.offload.udp ? pseudo_sum4(kGatewayV4, kPeerV4, 8 + 101) : 0);
+        if (c.offload.udp) {
+            EXPECT_EQ(get16(f6, kV6Udp + 6), pseudo_sum6(kGatewayV6, kPeerV6, 8 + 48));
+        } else {
+            EXPECT_EQ(udp6_sum(f6.data() + kIp, f6.data() + kV6Udp, 8 + 48), 0xFFFF);
+        }
+        device_finishes(f4, c.offload);
+        device_finishes(f6, c.offload);
+        if (c.offload.udp) {
+            EXPECT_EQ(udp4_sum(f4.data() + kIp, f4.data() + kV4Udp, 8 + 101), 0xFFFF);
+        }
+        EXPECT_EQ(udp6_sum(f6.data() + kIp, f6.data() + kV6Udp, 8 + 48), 0xFFFF);
+        const Parsed p4 = parse_udp(f4, peer_side(peer_v4()));
+        ASSERT_EQ(p4.drop, FrameDrop::none);
+        EXPECT_EQ(Bytes(f4.begin() + p4.offset, f4.begin() + p4.offset + p4.length), a);
+        const Parsed p6 = parse_udp(f6, peer_side(peer_v6()));
+        ASSERT_EQ(p6.drop, FrameDrop::none);
+        EXPECT_EQ(Bytes(f6.begin() + p6.offset, f6.begin() + p6.offset + p6.length), b);
+        EXPECT_EQ(wan.drops(), FrameDropCounts{});
+        release_sent();
+        EXPECT_TRUE(pool.full());
+    }
+}
+
+TEST_F(AdapterTest, UdpTxWithUdpOffloadSendsChainedIpv6Whole) {
+    UdpOverEthernet wan(lower, "wan", gateway(), kNextHopMac, nullptr, {false, true});
+    const Bytes a = payload(100, 1);
+    const Bytes b = payload(201, 2);
+    rte_mbuf* v6 = mbuf(a, peer_v6());
+    ASSERT_EQ(rte_pktmbuf_chain(v6, mbuf(b)), 0);
+    make_stale(v6);
+    rte_mbuf* pkts[1] = {v6};
+    EXPECT_EQ(wan.tx_burst(0, pkts, 1), 1);
+    ASSERT_EQ(lower.sent.size(), 1u);
+    const rte_mbuf* m = lower.sent[0].m;
+    EXPECT_EQ(m->nb_segs, 2);
+    EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK,
+              RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM);
+    EXPECT_EQ(m->l2_len, 14u);
+    EXPECT_EQ(m->l3_len, 40u);
+    EXPECT_EQ(wan.drops(), FrameDropCounts{}) << describe(wan.drops());
+
+    Bytes f = all_bytes(m);
+    ASSERT_EQ(f.size(), 62 + a.size() + b.size());
+    EXPECT_EQ(get16(f, kV6Udp + 4), 8 + a.size() + b.size());
+    EXPECT_EQ(get16(f, kV6Udp + 6), pseudo_sum6(kGatewayV6, kPeerV6, 8 + 301));
+    device_finishes(f, {false, true});
+    EXPECT_EQ(udp6_sum(f.data() + kIp, f.data() + kV6Udp, 8 + 301), 0xFFFF);
+    const Parsed p = parse_udp(f, peer_side(peer_v6()));
+    ASSERT_EQ(p.drop, FrameDrop::none);
+    Bytes whole = a;
+    append(whole, b.data(), b.size());
+    EXPECT_EQ(Bytes(f.begin() + p.offset, f.begin() + p.offset + p.length), whole);
     release_sent();
     EXPECT_TRUE(pool.full()) << pool.available() << " of " << kPoolSize;
 }
