@@ -501,21 +501,20 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
             rte_pktmbuf_free(m);
             continue;
         }
-        const auto len = static_cast<uint16_t>(results[i].length);
-        m->data_len = len;
-        m->pkt_len = len;
-        *mbuf_endpoint(m) = peer.endpoint;
+        address_message(m, results[i].length, peer.endpoint);
         wan_tx_.push_back(m);
-        bytes += len;
+        bytes += results[i].length;
         ++sent;
         data |= tps[i].len > wire::kTransportOverhead;
     }
-    if (sent == 0) return;
-    PeerShared& shared = *peer.shared;
-    PeerShared::raise(shared.last_tx_authenticated_ns, now);
-    if (data) PeerShared::raise(shared.last_tx_data_ns, now);
-    shared.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    shared.tx_packets.fetch_add(sent, std::memory_order_relaxed);
+    peer.shared->note_sent(sent, bytes, data, now);
+}
+
+// A sealed (or, in pipeline mode, prepared) message of `len` bytes, to `to`.
+void Lcore::address_message(rte_mbuf* m, uint32_t len, const MbufEndpoint& to) noexcept {
+    m->data_len = static_cast<uint16_t>(len);  // within the room encrypt checked
+    m->pkt_len = len;
+    *mbuf_endpoint(m) = to;
 }
 
 // ---- Pipeline mode ----------------------------------------------------------------------------
@@ -539,11 +538,15 @@ void Lcore::dispatch_decrypt(rte_mbuf** batch, TransportPacket* tps, Keypair* co
         meta.direction = PipelineDirection::decrypt;
         go[n++] = batch[i];
     }
-    const uint16_t went = cfg_.pipeline->dispatch(PipelineDirection::decrypt, go, n);
+    to_crypto_lcores(PipelineDirection::decrypt, go, n);
+}
+
+void Lcore::to_crypto_lcores(PipelineDirection direction, rte_mbuf** pkts, uint16_t n) {
+    const uint16_t went = cfg_.pipeline->dispatch(direction, pkts, n);
     counters_.pipelined += went;
     if (went < n) {
-        tc.dropped(DropReason::pipeline_full) += n - went;
-        rte_pktmbuf_free_bulk(go + went, n - went);
+        counters_.transport.dropped(DropReason::pipeline_full) += n - went;
+        rte_pktmbuf_free_bulk(pkts + went, n - went);
     }
 }
 
@@ -560,22 +563,14 @@ void Lcore::dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair
             rte_pktmbuf_free(m);
             continue;
         }
-        const auto len = static_cast<uint16_t>(results[i].length);
-        m->data_len = len;  // the tag's room, checked by encrypt_prepare
-        m->pkt_len = len;
-        *mbuf_endpoint(m) = peer.endpoint;
+        address_message(m, results[i].length, peer.endpoint);
         PipelineMeta& meta = pipeline_meta(m);
         meta = PipelineMeta{};
         meta.local_index = keypair.local_index;
         meta.direction = PipelineDirection::encrypt;
         go[n++] = m;
     }
-    const uint16_t went = cfg_.pipeline->dispatch(PipelineDirection::encrypt, go, n);
-    counters_.pipelined += went;
-    if (went < n) {
-        tc.dropped(DropReason::pipeline_full) += n - went;
-        rte_pktmbuf_free_bulk(go + went, n - went);
-    }
+    to_crypto_lcores(PipelineDirection::encrypt, go, n);
 }
 
 uint16_t Lcore::collect_pipeline(const Snapshot& snap, int64_t now) {
@@ -641,12 +636,8 @@ uint16_t Lcore::collect_pipeline(const Snapshot& snap, int64_t now) {
             data |= tp.len > wire::kTransportOverhead;
         }
         const IndexRef* ref = snap.by_index.lookup(index);
-        if (sent == 0 || ref == nullptr || ref->peer >= snap.peers.size()) continue;
-        PeerShared& shared = *snap.peers[ref->peer].shared;
-        PeerShared::raise(shared.last_tx_authenticated_ns, now);
-        if (data) PeerShared::raise(shared.last_tx_data_ns, now);
-        shared.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
-        shared.tx_packets.fetch_add(sent, std::memory_order_relaxed);
+        if (ref != nullptr && ref->peer < snap.peers.size())
+            snap.peers[ref->peer].shared->note_sent(sent, bytes, data, now);
     }
     return static_cast<uint16_t>(n_dec + n_enc);
 }

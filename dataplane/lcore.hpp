@@ -60,6 +60,7 @@ struct rte_ring;
 namespace sluice {
 
 class Pipeline;
+enum class PipelineDirection : uint8_t;
 
 struct LcoreCounters {
     TransportCounters transport;  // drops by reason, transport packets and bytes
@@ -145,6 +146,10 @@ private:
     void dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair& keypair,
                           rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now);
     uint16_t collect_pipeline(const Snapshot& snap, int64_t now);
+    // Gives pkts to the crypto lcores; what finds no room is dropped as
+    // pipeline_full.
+    void to_crypto_lcores(PipelineDirection direction, rte_mbuf** pkts, uint16_t n);
+    static void address_message(rte_mbuf* m, uint32_t len, const MbufEndpoint& to) noexcept;
     uint16_t receive_lan(const Snapshot& snap, int64_t now);
     uint16_t take_commands(const Snapshot& snap, int64_t now);
     // Stages 9-12 for pkts whose peers are known: position in snap.peers, or

@@ -43,6 +43,15 @@ struct alignas(64) PeerShared {
     static void raise(std::atomic<int64_t>& stamp, int64_t now) noexcept {
         if (stamp.load(std::memory_order_relaxed) < now) stamp.store(now, std::memory_order_relaxed);
     }
+    // A burst of `packets` messages (`bytes` in all) went out at `now`; `data`
+    // when any was more than a keepalive.
+    void note_sent(uint64_t packets, uint64_t bytes, bool data, int64_t now) noexcept {
+        if (packets == 0) return;
+        raise(last_tx_authenticated_ns, now);
+        if (data) raise(last_tx_data_ns, now);
+        tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+        tx_packets.fetch_add(packets, std::memory_order_relaxed);
+    }
 };
 
 // One peer as the packet path sees it. Keypair pointers may be null.
