@@ -36,6 +36,7 @@
 #include "drivers/dpdk/l3_over_l2.hpp"
 #include "drivers/mbuf_endpoint.hpp"
 #include "tests/unit/eal_environment.hpp"
+#include "tests/unit/ones_sum.hpp"
 
 namespace sluice {
 namespace {
@@ -434,17 +435,9 @@ TEST_F(EthdevPortTest, OpenGivesAnAfPacketVdevItsQueues) {
 
 using Bytes = std::vector<uint8_t>;
 
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-// RFC 1071 by the book, over the concatenation of the given pieces:
-// big-endian 16-bit words, an odd last byte padded with zero.
-uint16_t ones_sum(const Bytes& b) {
-    uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < b.size(); i += 2) sum += get16(b.data() + i);
-    if (b.size() % 2 == 1) sum += static_cast<uint32_t>(b.back()) << 8;
-    while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
-}
+using testing::get16;
+// The RFC 1071 sum over the concatenation of the given pieces.
+uint16_t ones_sum(const Bytes& b) { return testing::ones_sum(b.data(), b.size()); }
 
 // A frame as the wire has it, checked by hand: Ethernet, IPv4 or IPv6, UDP.
 struct SeenFrame {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tests/unit/guarded_bytes.hpp"
+#include "tests/unit/ones_sum.hpp"
 
 #include "drivers/dpdk/l3_over_l2.hpp"
 #include "drivers/eal.hpp"
@@ -110,9 +111,8 @@ constexpr size_t kV6Next = kIp + 6;
 constexpr size_t kV6Dst = kIp + 24;
 constexpr size_t kV6Udp = kIp + 40;
 
-uint16_t get16(const uint8_t* p) {
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
+using testing::get16;
+using testing::ones_sum;
 uint16_t get16(const Bytes& b, size_t at) {
     return get16(b.data() + at);
 }
@@ -126,15 +126,6 @@ void append(Bytes& b, const uint8_t* p, size_t n) {
 void append16(Bytes& b, uint16_t v) {
     b.push_back(static_cast<uint8_t>(v >> 8));
     b.push_back(static_cast<uint8_t>(v));
-}
-
-// RFC 1071 by the book: big-endian 16-bit words, an odd byte padded with
-// zero, carries folded back in.
-uint16_t ones_sum(const uint8_t* p, size_t n, uint32_t sum = 0) {
-    for (size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
-    if (n % 2 == 1) sum += static_cast<uint32_t>(p[n - 1]) << 8;
-    while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
 }
 
 // The IPv6 pseudo-header (RFC 8200 §8.1) followed by the UDP datagram.

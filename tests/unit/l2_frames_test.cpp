@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/unit/guarded_bytes.hpp"
+#include "tests/unit/ones_sum.hpp"
 
 namespace sluice {
 namespace {
@@ -48,9 +49,8 @@ const rte_ether_addr kHostSolicitedNodeMac = {{0x33, 0x33, 0xff, 0x12, 0x34, 0x5
 
 constexpr size_t kIp = 14;
 
-uint16_t get16(const uint8_t* p) {
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
+using testing::get16;
+using testing::ones_sum;
 uint16_t get16(const Bytes& b, size_t at) {
     return get16(b.data() + at);
 }
@@ -76,15 +76,6 @@ bool same_mac(const uint8_t* a, const rte_ether_addr& m) {
 }
 bool same_mac(const rte_ether_addr& a, const rte_ether_addr& m) {
     return same(a.addr_bytes, m.addr_bytes, 6);
-}
-
-// RFC 1071 by the book: big-endian 16-bit words, an odd byte padded with
-// zero, carries folded back in.
-uint16_t ones_sum(const uint8_t* p, size_t n, uint32_t sum = 0) {
-    for (size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
-    if (n % 2 == 1) sum += static_cast<uint32_t>(p[n - 1]) << 8;
-    while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
 }
 
 // The ICMPv6 sum: the pseudo-header (RFC 8200 §8.1) of the IPv6 header at
