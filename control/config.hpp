@@ -173,6 +173,21 @@ struct DataplaneConfig {
     uint32_t neighbour_reachable_seconds = config_defaults::kNeighbourReachableSeconds;
 };
 
+// A target a peer may ask this gateway to connect to through a forward:
+// "10.1.0.5:80", "[2001:db8::5]:22", or a prefix "10.1.0.0/24:80" (any
+// address inside it, that port).
+struct StreamTarget {
+    IpPrefix prefix;  // masked; a single address is a /32 or /128
+    uint16_t port = 0;  // 1..65535
+    friend bool operator==(const StreamTarget&, const StreamTarget&) = default;
+};
+
+// Streams with one peer (DESIGN §7, docs/streams.md): present only when the
+// peer's `streams:` key is, and only for peers that are sluice gateways.
+struct PeerStreamsConfig {
+    std::vector<StreamTarget> allow;  // targets this peer's forwards may reach from here
+};
+
 struct PeerConfig {
     std::string name;  // optional, unique when set
     Key public_key{};
@@ -181,6 +196,43 @@ struct PeerConfig {
     std::optional<Endpoint> endpoint;
     std::vector<IpPrefix> allowed_ips;  // masked, unique across all peers
     uint16_t persistent_keepalive = 0;  // seconds; 0 = off
+    std::optional<PeerStreamsConfig> streams;  // absent: no stream session with this peer
+};
+
+// The gateway-wide settings of the stream engine (`streams:`); every key
+// optional. Windows are bytes; they grow from the initial toward the max.
+namespace config_defaults {
+inline constexpr uint64_t kStreamMemoryBudget = uint64_t{256} << 20;
+inline constexpr uint64_t kInitialStreamWindow = 256 * 1024;
+inline constexpr uint64_t kMaxStreamWindow = uint64_t{16} << 20;
+inline constexpr uint64_t kInitialSessionWindow = uint64_t{1} << 20;
+inline constexpr uint64_t kMaxSessionWindow = uint64_t{64} << 20;
+inline constexpr uint32_t kMaxStreamsPerPeer = 256;
+inline constexpr uint32_t kStreamIdleTimeoutSeconds = 60;
+}  // namespace config_defaults
+
+struct StreamsConfig {
+    uint64_t memory_budget = config_defaults::kStreamMemoryBudget;  // receive windows, all sessions
+    uint64_t initial_stream_window = config_defaults::kInitialStreamWindow;
+    uint64_t max_stream_window = config_defaults::kMaxStreamWindow;
+    uint64_t initial_session_window = config_defaults::kInitialSessionWindow;
+    uint64_t max_session_window = config_defaults::kMaxSessionWindow;
+    uint32_t max_streams = config_defaults::kMaxStreamsPerPeer;  // open at once, per peer
+    uint32_t idle_timeout_seconds = config_defaults::kStreamIdleTimeoutSeconds;
+};
+
+// A TCP service published through the tunnel: this gateway listens on
+// `listen`; each accepted connection becomes one stream to `peer`, whose
+// gateway connects to `target` (if its config allows it) and splices the two.
+struct ForwardConfig {
+    std::string name;     // optional label for logs and sluicectl; unique when set
+    IpAddress listen_address;
+    uint16_t listen_port = 0;  // 1..65535
+    std::string peer;          // a peer's name or base64 public key, as written
+    Key peer_key{};            // the peer it resolves to (must have `streams:`)
+    IpAddress target_address;
+    uint16_t target_port = 0;
+    friend bool operator==(const ForwardConfig&, const ForwardConfig&) = default;
 };
 
 struct ControlConfig {
@@ -202,6 +254,8 @@ struct Config {
     DataplaneConfig dataplane;
     std::vector<PeerConfig> peers;
     ControlConfig control;
+    StreamsConfig streams;                // used only when some peer has `streams:`
+    std::vector<ForwardConfig> forwards;
     TestingConfig testing;
     // Things that work but deserve a look (a key file others can read, a peer
     // without allowed IPs), one line each in the same format as errors.

@@ -1,0 +1,1 @@
+#include "control/stream_engine.hpp"
