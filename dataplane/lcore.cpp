@@ -237,7 +237,8 @@ void Lcore::process_wan(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, int64
         auto* p = rte_pktmbuf_mtod(m, uint8_t*);
         const uint32_t len = rte_pktmbuf_data_len(m);
         const uint8_t type = p[0];
-        if (type == static_cast<uint8_t>(wire::MessageType::transport_data)) {
+        if (type == static_cast<uint8_t>(wire::MessageType::transport_data) ||
+            type == static_cast<uint8_t>(wire::MessageType::stream)) {
             Keypair* kp = nullptr;
             uint32_t pos = UINT32_MAX;
             if (len >= 8) {
@@ -314,7 +315,9 @@ void Lcore::deliver(const Snapshot& snap, rte_mbuf** batch, const TransportPacke
             const PeerView& peer = snap.peers[positions[i]];
             PeerShared& shared = *peer.shared;
             PeerShared::raise(shared.last_rx_authenticated_ns, now);
-            if (r.verdict == Verdict::deliver) PeerShared::raise(shared.last_rx_data_ns, now);
+            // Stream messages are data to WireGuard's timers too.
+            if (r.verdict == Verdict::deliver || r.verdict == Verdict::stream)
+                PeerShared::raise(shared.last_rx_data_ns, now);
             shared.rx_bytes.fetch_add(tps[i].len, std::memory_order_relaxed);
             shared.rx_packets.fetch_add(1, std::memory_order_relaxed);
             if (keypairs[i] == peer.next && keypairs[i]->local_index != last_confirmed) {
@@ -335,6 +338,21 @@ void Lcore::deliver(const Snapshot& snap, rte_mbuf** batch, const TransportPacke
                 ev.endpoint = from;
                 post(ev);
             }
+        }
+        if (r.verdict == Verdict::stream && r.authenticated && positions[i] < snap.peers.size()) {
+            // The stream engine lives on the control thread (DESIGN §7).
+            rte_pktmbuf_adj(m, static_cast<uint16_t>(r.offset));
+            rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - r.length));
+            Event ev;
+            ev.kind = Event::Kind::stream_message;
+            ev.peer_id = snap.peers[positions[i]].peer_id;
+            ev.m = m;
+            if (post(ev)) {
+                ++counters_.stream_messages;
+            } else {
+                rte_pktmbuf_free(m);
+            }
+            continue;
         }
         if (r.verdict != Verdict::deliver) {
             rte_pktmbuf_free(m);  // dropped (counted by decrypt_burst) or a keepalive
@@ -397,6 +415,9 @@ uint16_t Lcore::take_commands(const Snapshot& snap, int64_t now) {
     rte_mbuf* to_encrypt[kMaxBurst];
     uint32_t positions[kMaxBurst];
     uint16_t k = 0;
+    rte_mbuf* streams[kMaxBurst];
+    uint32_t stream_positions[kMaxBurst];
+    uint16_t s = 0;
     for (unsigned i = 0; i < n; ++i) {
         if (cmds[i].kind == Command::Kind::send_raw) {
             wan_tx_.push_back(cmds[i].m);
@@ -413,16 +434,23 @@ uint16_t Lcore::take_commands(const Snapshot& snap, int64_t now) {
             rte_pktmbuf_free(cmds[i].m);
             continue;
         }
+        if (cmds[i].kind == Command::Kind::encrypt_stream) {
+            streams[s] = cmds[i].m;
+            stream_positions[s] = it->second;
+            ++s;
+            continue;
+        }
         to_encrypt[k] = cmds[i].m;
         positions[k] = it->second;
         ++k;
     }
     send_to_peers(snap, to_encrypt, positions, k, now);
+    send_to_peers(snap, streams, stream_positions, s, now, wire::MessageType::stream);
     return static_cast<uint16_t>(n);
 }
 
 void Lcore::send_to_peers(const Snapshot& snap, rte_mbuf** pkts, const uint32_t* positions,
-                          uint16_t n, int64_t now) {
+                          uint16_t n, int64_t now, wire::MessageType type) {
     // Group by peer, keeping each peer's packets in order: a burst rarely
     // holds more than a few peers, so repeated scans beat sorting.
     bool done[kMaxBurst] = {};
@@ -437,17 +465,23 @@ void Lcore::send_to_peers(const Snapshot& snap, rte_mbuf** pkts, const uint32_t*
                 done[j] = true;
             }
         }
-        encrypt_group(snap, pos, group, g, now);
+        encrypt_group(snap, pos, group, g, now, type);
     }
 }
 
 void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pkts, uint16_t n,
-                          int64_t now) {
+                          int64_t now, wire::MessageType type) {
     auto& tc = counters_.transport;
     const PeerView& peer = snap.peers[position];
     Keypair* kp = peer.next != nullptr && peer.next->received.load(std::memory_order_relaxed)
                       ? peer.next
                       : peer.current;
+    if ((kp == nullptr || !may_encrypt(*kp, now)) && type == wire::MessageType::stream) {
+        // The stream engine keeps what is unacknowledged and sends it again.
+        tc.dropped(DropReason::no_key) += n;
+        rte_pktmbuf_free_bulk(pkts, n);
+        return;
+    }
     if (kp == nullptr || !may_encrypt(*kp, now)) {
         // Stage 10: the control thread keeps them (bounded) and handshakes.
         for (uint16_t i = 0; i < n; ++i) {
@@ -487,11 +521,11 @@ void Lcore::encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pk
         ++k;
     }
     if (cfg_.pipeline != nullptr) {
-        dispatch_encrypt(snap, peer, *kp, pkts, tps, k, now);
+        dispatch_encrypt(snap, peer, *kp, pkts, tps, k, now, type);
         return;
     }
     PacketResult results[kMaxBurst];
-    encrypt_burst(*kp, tps, k, snap.mtu, now, results, tc);
+    encrypt_burst(*kp, tps, k, snap.mtu, now, results, tc, type);
     uint64_t bytes = 0;
     uint64_t sent = 0;
     bool data = false;
@@ -551,10 +585,11 @@ void Lcore::to_crypto_lcores(PipelineDirection direction, rte_mbuf** pkts, uint1
 }
 
 void Lcore::dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair& keypair,
-                             rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now) {
+                             rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now,
+                             wire::MessageType type) {
     auto& tc = counters_.transport;
     PacketResult results[kMaxBurst];
-    encrypt_prepare(keypair, tps, k, snap.mtu, now, results, tc);
+    encrypt_prepare(keypair, tps, k, snap.mtu, now, results, tc, type);
     rte_mbuf* go[kMaxBurst];
     uint16_t n = 0;
     for (uint16_t i = 0; i < k; ++i) {

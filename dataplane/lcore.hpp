@@ -4,15 +4,16 @@
 // Stages, per loop iteration (a burst at a time, never blocking):
 //   0. quiescent state (RCU), then load the published Snapshot once
 //   1. packets other lcores handed over (below), then WAN rx_burst
-//   2. classify by message type: 1-3 → Event to control; 4 → transport batch;
-//      anything else dropped (bad_type, too_short)
+//   2. classify by message type: 1-3 → Event to control; 4 and stream
+//      messages → transport batch; anything else dropped (bad_type, too_short)
 //   3. receiver index → keypair (Snapshot::by_index); claim the keypair's
 //      receive side for this lcore, or hand the packet to the lcore that
 //      owns it over that lcore's handoff ring (wrong_lcore if it is full)
 //   4. decrypt_burst: length, key age, replay pre-check, open, replay update
 //   5. per authenticated packet: activity stamps and bytes (PeerShared), key
 //      confirmation of a `next` keypair and roaming → Event to control
-//   6. inner source ∈ the sending peer's allowed IPs, else source_not_allowed
+//   6. inner source ∈ the sending peer's allowed IPs, else source_not_allowed;
+//      a stream message's plaintext → Event to control (the stream engine)
 //   7. LAN tx_burst
 //   8. LAN rx_burst
 //   9. route: inner destination → peer (allowed-IPs longest prefix match),
@@ -23,6 +24,7 @@
 //      from the snapshot into each mbuf
 //  12. WAN tx_burst
 //  13. Commands from control: send_raw → WAN tx; encrypt → as 9-12;
+//      encrypt_stream → as 11-12 as stream messages (no keypair: no_key);
 //      send_frame → that port's tx_frames (L2 mode: ARP, ND, released frames)
 //  13b. flush: ports that gather bursts (EthdevPort) send what waited long
 //      enough, everything when the iteration moved nothing
@@ -70,6 +72,7 @@ struct LcoreCounters {
     uint64_t lan_rx_bytes = 0;
     uint64_t handshake_messages = 0;  // passed up to the control thread
     uint64_t staged = 0;              // passed up for lack of a keypair
+    uint64_t stream_messages = 0;     // decrypted stream messages passed up
     uint64_t commands = 0;            // taken from the control thread
     uint64_t handed_out = 0;          // WAN packets passed to the lcore owning their keypair
     uint64_t handed_in = 0;           // and taken from other lcores
@@ -144,7 +147,8 @@ private:
     void dispatch_decrypt(rte_mbuf** batch, TransportPacket* tps, Keypair* const* keypairs,
                           uint16_t k, int64_t now);
     void dispatch_encrypt(const Snapshot& snap, const PeerView& peer, Keypair& keypair,
-                          rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now);
+                          rte_mbuf** pkts, TransportPacket* tps, uint16_t k, int64_t now,
+                          wire::MessageType type);
     uint16_t collect_pipeline(const Snapshot& snap, int64_t now);
     // Gives pkts to the crypto lcores; what finds no room is dropped as
     // pipeline_full.
@@ -155,9 +159,10 @@ private:
     // Stages 9-12 for pkts whose peers are known: position in snap.peers, or
     // UINT32_MAX for a peer not in the snapshot (dropped).
     void send_to_peers(const Snapshot& snap, rte_mbuf** pkts, const uint32_t* positions,
-                       uint16_t n, int64_t now);
+                       uint16_t n, int64_t now,
+                       wire::MessageType type = wire::MessageType::transport_data);
     void encrypt_group(const Snapshot& snap, uint32_t position, rte_mbuf** pkts, uint16_t n,
-                       int64_t now);
+                       int64_t now, wire::MessageType type);
     void flush_wan();
     bool post(const Event& event);
     void sleep();

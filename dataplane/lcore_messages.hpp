@@ -5,10 +5,12 @@
 //   lcore → control (Event):   handshake messages (types 1-3) as mbufs; packets
 //                              for a peer without a usable keypair (staged, and
 //                              a handshake is wanted); a keypair confirmed by
-//                              its first packet; a peer seen at a new endpoint.
+//                              its first packet; a peer seen at a new endpoint;
+//                              decrypted stream messages for the stream engine.
 //   control → lcore (Command): messages ready to send as they are (handshake
 //                              messages, cookie replies); inner packets (or an
 //                              empty one: a keepalive) to encrypt for a peer;
+//                              stream packets to encrypt as stream messages;
 //                              whole frames for an L2 port (ARP, neighbour
 //                              discovery, packets that waited for a neighbour).
 //
@@ -30,6 +32,7 @@ struct Event {
         staged,             // m: an inner packet for peer_id, which has no usable keypair
         keypair_confirmed,  // the first authenticated packet arrived on keypair `index`
         roamed,             // an authenticated packet for peer_id came from `endpoint`
+        stream_message,     // m: the plaintext of an authenticated stream message from peer_id
     };
     Kind kind = Kind::handshake_message;
     uint8_t reserved[3] = {};
@@ -46,6 +49,8 @@ struct Command {
         send_raw,  // m: a whole UDP payload with its endpoint set: send on the WAN
         encrypt,   // m: an inner packet (length 0: keepalive) for peer_id
         send_frame,  // m: a whole frame for port `port` (Port::tx_frames)
+        encrypt_stream,  // m: a stream packet for peer_id: send as a stream message
+                         // (no keypair: dropped as no_key; the engine retransmits)
     };
     enum class Target : uint8_t { wan, lan };
     Kind kind = Kind::send_raw;

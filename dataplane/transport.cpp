@@ -23,6 +23,11 @@ constexpr size_t kPrefetchAhead = 3;
 // Type 4 with three zero reserved bytes, read as one little-endian word: the
 // kernel module compares the same way, so non-zero reserved bytes are refused.
 constexpr uint32_t kTransportTypeWord = static_cast<uint32_t>(wire::MessageType::transport_data);
+constexpr uint32_t kStreamTypeWord = static_cast<uint32_t>(wire::MessageType::stream);
+
+bool is_stream(const uint8_t* message) noexcept {
+    return message[0] == static_cast<uint8_t>(wire::MessageType::stream);
+}
 
 void drop(PacketResult& result, DropReason reason, TransportCounters& counters) noexcept {
     result.verdict = Verdict::drop;
@@ -38,17 +43,21 @@ uint16_t load_be16(const uint8_t* p) noexcept {
     return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
 
-// The seal operation of a message at `message` (header first) whose padded
-// plaintext is padded_len bytes, the tag to follow it.
+// The seal operation of a message at `message` (header first, written)
+// whose padded plaintext is padded_len bytes, the tag to follow it. A stream
+// message authenticates its header.
 AeadOp seal_op(const Keypair& keypair, uint8_t* message, uint64_t counter,
                uint32_t padded_len) noexcept {
     uint8_t* plaintext = message + wire::kTransportHeaderLen;
+    const bool stream = is_stream(message);
     return AeadOp{
         .key = keypair.send_key.data(),
         .counter = counter,
         .data = plaintext,
         .len = padded_len,
         .tag = plaintext + padded_len,
+        .aad = stream ? message : nullptr,
+        .aad_len = stream ? static_cast<uint32_t>(wire::kStreamAadLen) : 0,
     };
 }
 
@@ -58,7 +67,8 @@ AeadOp seal_op(const Keypair& keypair, uint8_t* message, uint64_t counter,
 // `len` stays the plaintext length.
 size_t encrypt_prepare_chunk(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
                              int64_t now_ns, PacketResult* results, TransportCounters& counters,
-                             AeadOp* ops, uint8_t* live) noexcept {
+                             AeadOp* ops, uint8_t* live, wire::MessageType type) noexcept {
+    const bool stream = type == wire::MessageType::stream;
     uint32_t padded[kTransportChunk];
     size_t n_live = 0;
 
@@ -67,7 +77,7 @@ size_t encrypt_prepare_chunk(Keypair& keypair, TransportPacket* packets, size_t 
         prefetch(packets, i, n);
         results[i] = PacketResult{};
         const TransportPacket& packet = packets[i];
-        const uint32_t padded_len = padded_length(packet.len, mtu);
+        const uint32_t padded_len = stream ? packet.len : padded_length(packet.len, mtu);
         const uint64_t needed =
             uint64_t{wire::kTransportHeaderLen} + padded_len + wire::kAeadTagLen;
         if (packet.data == nullptr || packet.len > packet.capacity || needed > packet.capacity) {
@@ -109,7 +119,7 @@ size_t encrypt_prepare_chunk(Keypair& keypair, TransportPacket* packets, size_t 
         TransportPacket& packet = packets[live[k]];
         const uint64_t counter = first_counter + k;
         const wire::TransportHeader header{
-            .type = static_cast<uint8_t>(wire::MessageType::transport_data),
+            .type = static_cast<uint8_t>(type),
             .reserved = {0, 0, 0},
             .receiver_index = keypair.remote_index,
             .counter = counter,
@@ -130,7 +140,8 @@ void encrypt_result(TransportPacket& packet, const AeadOp& op, PacketResult& res
         drop(result, DropReason::crypto_error, counters);
         return;
     }
-    const bool keepalive = packet.len == 0;
+    const bool stream = op.aad_len != 0;
+    const bool keepalive = packet.len == 0 && !stream;
     const auto message_len =
         static_cast<uint32_t>(wire::kTransportHeaderLen + op.len + wire::kAeadTagLen);
     packet.len = message_len;
@@ -139,15 +150,16 @@ void encrypt_result(TransportPacket& packet, const AeadOp& op, PacketResult& res
     ++counters.tx_packets;
     counters.tx_bytes += message_len;
     counters.tx_keepalives += keepalive;
+    counters.tx_stream += stream;
 }
 
 void encrypt_chunk(AeadEngine& engine, Keypair& keypair, TransportPacket* packets, size_t n,
                    uint32_t mtu, int64_t now_ns, PacketResult* results,
-                   TransportCounters& counters) noexcept {
+                   TransportCounters& counters, wire::MessageType type) noexcept {
     AeadOp ops[kTransportChunk];
     uint8_t live[kTransportChunk];
-    const size_t n_sendable =
-        encrypt_prepare_chunk(keypair, packets, n, mtu, now_ns, results, counters, ops, live);
+    const size_t n_sendable = encrypt_prepare_chunk(keypair, packets, n, mtu, now_ns, results,
+                                                    counters, ops, live, type);
     // 5. Seal the burst.
     engine.seal_burst(ops, n_sendable);
     // 6. Results.
@@ -163,7 +175,7 @@ DropReason check_one(const Keypair* keypair, const TransportPacket& packet,
     std::memcpy(&header, packet.data, sizeof header);
     uint32_t type_word;
     std::memcpy(&type_word, packet.data, sizeof type_word);
-    if (type_word != kTransportTypeWord) return DropReason::bad_type;
+    if (type_word != kTransportTypeWord && type_word != kStreamTypeWord) return DropReason::bad_type;
     // The index check also catches a caller that passed the wrong keypair.
     if (keypair == nullptr || keypair->local_index != header.receiver_index)
         return DropReason::unknown_index;
@@ -185,6 +197,8 @@ AeadOp open_op(const Keypair& keypair, const TransportPacket& packet) noexcept {
         .data = ciphertext,
         .len = ciphertext_len,
         .tag = ciphertext + ciphertext_len,
+        .aad = is_stream(packet.data) ? packet.data : nullptr,
+        .aad_len = is_stream(packet.data) ? static_cast<uint32_t>(wire::kStreamAadLen) : 0,
     };
 }
 
@@ -194,6 +208,12 @@ void open_result(const AeadOp& op, PacketResult& result) noexcept {
     result = PacketResult{};
     if (!op.ok) {
         result.reason = DropReason::auth_failed;
+        return;
+    }
+    if (op.aad_len != 0) {  // a stream message: the stream engine parses it
+        result.verdict = Verdict::stream;
+        result.offset = static_cast<uint32_t>(wire::kTransportHeaderLen);
+        result.length = op.len;
         return;
     }
     if (op.len == 0) {
@@ -269,12 +289,13 @@ uint32_t inner_packet_length(const uint8_t* packet, uint32_t len) noexcept {
 }
 
 void encrypt_burst(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
-                   int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept {
+                   int64_t now_ns, PacketResult* results, TransportCounters& counters,
+                   wire::MessageType type) noexcept {
     AeadEngine& engine = AeadEngine::this_thread();
     for (size_t start = 0; start < n; start += kTransportChunk) {
         const size_t count = std::min(kTransportChunk, n - start);
         encrypt_chunk(engine, keypair, packets + start, count, mtu, now_ns, results + start,
-                      counters);
+                      counters, type);
     }
 }
 
@@ -341,17 +362,20 @@ void decrypt_accept(Keypair& keypair, const TransportPacket& packet, PacketResul
     ++counters.rx_packets;
     counters.rx_bytes += packet.len;
     counters.rx_keepalives += result.verdict == Verdict::keepalive;
+    counters.rx_stream += result.verdict == Verdict::stream;
 }
 
 size_t encrypt_prepare(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
-                       int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept {
+                       int64_t now_ns, PacketResult* results, TransportCounters& counters,
+                       wire::MessageType type) noexcept {
     size_t ready = 0;
     for (size_t start = 0; start < n; start += kTransportChunk) {
         const size_t count = std::min(kTransportChunk, n - start);
         AeadOp ops[kTransportChunk];
         uint8_t live[kTransportChunk];
         const size_t n_sendable = encrypt_prepare_chunk(keypair, packets + start, count, mtu,
-                                                        now_ns, results + start, counters, ops, live);
+                                                        now_ns, results + start, counters, ops, live,
+                                                        type);
         for (size_t k = 0; k < n_sendable; ++k) {
             TransportPacket& packet = packets[start + live[k]];
             PacketResult& result = results[start + live[k]];
@@ -393,7 +417,9 @@ void encrypt_count(const TransportPacket& packet, bool sealed, TransportCounters
     }
     ++counters.tx_packets;
     counters.tx_bytes += packet.len;
-    counters.tx_keepalives += packet.len == wire::kTransportOverhead;
+    const bool stream = is_stream(packet.data);
+    counters.tx_keepalives += packet.len == wire::kTransportOverhead && !stream;
+    counters.tx_stream += stream;
 }
 
 }  // namespace sluice

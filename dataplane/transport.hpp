@@ -10,6 +10,10 @@
 //   5. per burst   seal in place (ipsec-mb multi-buffer), tag after the padding
 //   6. per packet  results and counters
 //
+// Stream messages (wire::MessageType::stream) take the same stages with
+// `type` = stream: no padding, the header as associated data, and on receipt
+// verdict `stream` instead of stage 6's inner-packet checks.
+//
 // Decrypt stages, in order:
 //   1. per packet  length, type, keypair (looked up by the caller)   drop: too_short,
 //                                                                          bad_type, unknown_index
@@ -66,6 +70,8 @@ enum class Verdict : uint8_t {
     send,       // encrypt: the message is ready (a keepalive too)
     deliver,    // decrypt: inner packet at data + offset, `length` bytes
     keepalive,  // decrypt: authenticated, empty; nothing to deliver
+    stream,     // decrypt: a stream message's plaintext (a stream packet) at
+                // data + offset, `length` bytes, for the control thread
     drop,       // see `reason`
 };
 
@@ -91,6 +97,8 @@ struct TransportCounters {
     uint64_t rx_packets = 0;  // authenticated and accepted: delivered or keepalive
     uint64_t rx_bytes = 0;
     uint64_t rx_keepalives = 0;
+    uint64_t tx_stream = 0;  // stream messages (included in tx_packets/tx_bytes)
+    uint64_t rx_stream = 0;  // (included in rx_packets/rx_bytes)
     std::array<uint64_t, kDropReasonCount> drops{};
 
     uint64_t& dropped(DropReason reason) noexcept { return drops[index_of(reason)]; }
@@ -146,8 +154,10 @@ inline bool may_encrypt(const Keypair& keypair, int64_t now_ns) noexcept {
 // Encrypts packets[0..n) with `keypair`'s send half. now_ns is the same clock
 // keypair.birth_ns was taken from. results[i] and packets[i].len say what
 // became of each packet.
+// `type`: transport_data, or stream for stream messages.
 void encrypt_burst(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
-                   int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept;
+                   int64_t now_ns, PacketResult* results, TransportCounters& counters,
+                   wire::MessageType type = wire::MessageType::transport_data) noexcept;
 
 // Decrypts packets[0..n). keypairs[i] is the keypair the caller found for the
 // receiver index of packets[i], or null when there is none. The replay windows
@@ -179,7 +189,8 @@ void decrypt_accept(Keypair& keypair, const TransportPacket& packet, PacketResul
 // `len` and result length become the message length they will have once
 // sealed. Returns how many go.
 size_t encrypt_prepare(Keypair& keypair, TransportPacket* packets, size_t n, uint32_t mtu,
-                       int64_t now_ns, PacketResult* results, TransportCounters& counters) noexcept;
+                       int64_t now_ns, PacketResult* results, TransportCounters& counters,
+                       wire::MessageType type = wire::MessageType::transport_data) noexcept;
 // Stage 5 on any lcore, for packets encrypt_prepare let go on `keypair`
 // (len = message length). ok[i]: the engine sealed it.
 void encrypt_seal_burst(const Keypair& keypair, TransportPacket* packets, size_t n,

@@ -22,6 +22,12 @@ enum class MessageType : uint8_t {
     handshake_response = 2,
     cookie_reply = 3,
     transport_data = 4,
+    // sluice's extension, only between two sluice peers that both enable
+    // streams (docs/streams.md): laid out as transport data, its plaintext a
+    // stream packet, not padded, the 16-byte header authenticated as
+    // associated data so neither type can pass for the other. It shares the
+    // keypair's counter and replay window with type 4.
+    stream = 0x53,
 };
 
 // ---- Sizes of the primitives --------------------------------------------
@@ -89,6 +95,8 @@ static_assert(offsetof(TransportHeader, counter) == 8);
 inline constexpr size_t kTransportHeaderLen = sizeof(TransportHeader);
 // A keepalive: header, empty payload, tag.
 inline constexpr size_t kTransportMinLen = kTransportHeaderLen + kAeadTagLen;
+// The header a stream message (MessageType::stream) authenticates: all of it.
+inline constexpr size_t kStreamAadLen = kTransportHeaderLen;
 // What a transport message adds to an inner packet before padding.
 inline constexpr size_t kTransportOverhead = kTransportHeaderLen + kAeadTagLen;
 inline constexpr size_t kPaddingMultiple = 16;

@@ -1078,3 +1078,125 @@ TEST(TransportSplit, EncryptCountOfAnUnsealedPacketIsACryptoError) {
 
 }  // namespace
 }  // namespace sluice
+
+// ---- Stream messages (sluice's extension, docs/streams.md) ------------------------------------
+
+namespace sluice {
+namespace {
+
+std::vector<PacketResult> encrypt_streams(Keypair& keypair, std::vector<Packet>& packets,
+                                          TransportCounters& counters) {
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    std::vector<PacketResult> results(packets.size());
+    encrypt_burst(keypair, views.data(), views.size(), kMtu, kNow, results.data(), counters,
+                  wire::MessageType::stream);
+    for (size_t i = 0; i < packets.size(); ++i) packets[i].len = views[i].len;
+    return results;
+}
+
+Bytes stream_payload(uint32_t n, uint8_t seed) {
+    Bytes b(n);
+    for (uint32_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * 31 + seed);
+    return b;
+}
+
+TEST(StreamMessages, RoundTripUnpaddedWithTheirOwnVerdict) {
+    Session s;
+    TransportCounters tx, rx;
+    // Not IP packets: the stream engine's packets go through untouched.
+    std::vector<Packet> packets = {Packet::plain(stream_payload(1, 1)),
+                                   Packet::plain(stream_payload(37, 2)),
+                                   Packet::plain(stream_payload(1400, 3))};
+    const std::vector<Bytes> sent = {stream_payload(1, 1), stream_payload(37, 2),
+                                     stream_payload(1400, 3)};
+    const auto out = encrypt_streams(s.sender, packets, tx);
+    for (size_t i = 0; i < packets.size(); ++i) {
+        ASSERT_EQ(out[i].verdict, Verdict::send);
+        EXPECT_EQ(packets[i].storage[0], static_cast<uint8_t>(wire::MessageType::stream));
+        // No padding: header + plaintext + tag.
+        EXPECT_EQ(packets[i].len, wire::kTransportHeaderLen + sent[i].size() + wire::kAeadTagLen);
+    }
+    EXPECT_EQ(tx.tx_stream, 3u);
+    EXPECT_EQ(tx.tx_keepalives, 0u);
+    const auto in = decrypt(s.receiver, packets, rx);
+    for (size_t i = 0; i < packets.size(); ++i) {
+        ASSERT_EQ(in[i].verdict, Verdict::stream) << i;
+        EXPECT_TRUE(in[i].authenticated);
+        EXPECT_EQ(packets[i].inner(in[i]), sent[i]);
+    }
+    EXPECT_EQ(rx.rx_stream, 3u);
+    EXPECT_EQ(rx.rx_packets, 3u);
+}
+
+TEST(StreamMessages, ShareTheCounterAndReplayWindowWithDataMessages) {
+    Session s;
+    TransportCounters tx, rx;
+    std::vector<Packet> data = {Packet::plain(ipv4_packet(60))};
+    std::vector<Packet> stream = {Packet::plain(stream_payload(60, 9))};
+    encrypt(s.sender, data, tx);
+    encrypt_streams(s.sender, stream, tx);
+    // One nonce sequence per keypair, whatever the type.
+    EXPECT_EQ(data[0].header().counter, 0u);
+    EXPECT_EQ(stream[0].header().counter, 1u);
+    std::vector<Packet> both = {data[0], stream[0], stream[0]};
+    const auto in = decrypt(s.receiver, both, rx);
+    EXPECT_EQ(in[0].verdict, Verdict::deliver);
+    EXPECT_EQ(in[1].verdict, Verdict::stream);
+    EXPECT_EQ(in[2].reason, DropReason::replay);
+}
+
+TEST(StreamMessages, TheTypeIsAuthenticated) {
+    Session s;
+    TransportCounters tx, rx;
+    std::vector<Packet> stream = {Packet::plain(stream_payload(80, 4))};
+    std::vector<Packet> data = {Packet::plain(ipv4_packet(80))};
+    encrypt_streams(s.sender, stream, tx);
+    encrypt(s.sender, data, tx);
+    // Relabelled either way, the tag no longer verifies: a stream message
+    // cannot be delivered to the LAN, nor a data packet to the stream engine.
+    stream[0].storage[0] = static_cast<uint8_t>(wire::MessageType::transport_data);
+    data[0].storage[0] = static_cast<uint8_t>(wire::MessageType::stream);
+    std::vector<Packet> forged = {stream[0], data[0]};
+    const auto in = decrypt(s.receiver, forged, rx);
+    EXPECT_EQ(in[0].reason, DropReason::auth_failed);
+    EXPECT_EQ(in[1].reason, DropReason::auth_failed);
+    EXPECT_FALSE(in[0].authenticated);
+    EXPECT_EQ(rx.rx_stream, 0u);
+}
+
+TEST(StreamMessages, SplitStagesMatchTheBurst) {
+    // Pipeline mode seals and opens by reading the type from the packet.
+    Session s;
+    TransportCounters tx, rx;
+    std::vector<Packet> packets = {Packet::plain(stream_payload(100, 5)),
+                                   Packet::plain(stream_payload(7, 6))};
+    std::vector<TransportPacket> views;
+    for (Packet& p : packets) views.push_back(p.view());
+    PacketResult results[2];
+    ASSERT_EQ(encrypt_prepare(s.sender, views.data(), 2, kMtu, kNow, results, tx,
+                              wire::MessageType::stream),
+              2u);
+    bool ok[2] = {};
+    encrypt_seal_burst(s.sender, views.data(), 2, ok);
+    ASSERT_TRUE(ok[0] && ok[1]);
+    for (size_t i = 0; i < 2; ++i) {
+        encrypt_count(views[i], ok[i], tx);
+        packets[i].len = views[i].len;
+    }
+    EXPECT_EQ(tx.tx_stream, 2u);
+    Keypair* keys[2] = {&s.receiver, &s.receiver};
+    std::vector<TransportPacket> in;
+    for (Packet& p : packets) in.push_back(p.view());
+    PacketResult opened[2];
+    decrypt_open_burst(keys, in.data(), 2, opened);
+    for (size_t i = 0; i < 2; ++i) {
+        decrypt_accept(s.receiver, in[i], opened[i], rx);
+        EXPECT_EQ(opened[i].verdict, Verdict::stream);
+    }
+    EXPECT_EQ(packets[0].inner(opened[0]), stream_payload(100, 5));
+    EXPECT_EQ(packets[1].inner(opened[1]), stream_payload(7, 6));
+}
+
+}  // namespace
+}  // namespace sluice
