@@ -101,6 +101,7 @@ ParseError parse_ack(Reader& r, AckFrame* a) {
     if (count + 1 > kMaxAckRanges) return ParseError::bad_ack;
     if (first > largest) return ParseError::bad_ack;
     a->ack_delay_us = delay;
+    a->ranges.reserve(static_cast<size_t>(count) + 1);  // at most kMaxAckRanges
     a->ranges.push_back({largest - first, largest});
     uint64_t low = largest - first;
     for (uint64_t i = 0; i < count; ++i) {
@@ -120,6 +121,10 @@ ParseError parse_ack(Reader& r, AckFrame* a) {
 }  // namespace
 
 ParseError parse_packet(std::span<const uint8_t> bytes, Packet* out) {
+    // A caller may reuse one Packet for every message: nothing of the last one
+    // may survive into this one.
+    out->header = PacketHeader{};
+    out->frames.clear();
     Reader r(bytes);
     if (!r.le(&out->header.sender_session) || !r.le(&out->header.receiver_session) ||
         !r.le(&out->header.number))
@@ -232,6 +237,17 @@ ParseError parse_packet(std::span<const uint8_t> bytes, Packet* out) {
 
 // ---- Writing ----------------------------------------------------------------------------
 
+namespace {
+
+// The ranges an ACK frame carries: the highest kMaxAckRanges, since the
+// receiver rejects more. Dropping the lowest ranges only delays their
+// acknowledgement (the next ACK or the sender's loss detection covers them).
+std::span<const AckRange> sent_ranges(const AckFrame& f) noexcept {
+    return std::span<const AckRange>(f.ranges).first(std::min(f.ranges.size(), kMaxAckRanges));
+}
+
+}  // namespace
+
 size_t varint_size(uint64_t v) noexcept {
     if (v < (uint64_t{1} << 6)) return 1;
     if (v < (uint64_t{1} << 14)) return 2;
@@ -266,8 +282,9 @@ void FrameWriter::frame(const Frame& frame) {
             if constexpr (std::is_same_v<T, PingFrame>) {
                 byte(static_cast<uint8_t>(FrameType::ping));
             } else if constexpr (std::is_same_v<T, AckFrame>) {
+                const auto rs = sent_ranges(f);
+                if (rs.empty()) return;  // nothing to acknowledge: no frame (encoded_size 0)
                 byte(static_cast<uint8_t>(FrameType::ack));
-                const auto& rs = f.ranges;
                 varint(rs.front().high);
                 varint(f.ack_delay_us);
                 varint(rs.size() - 1);
@@ -337,7 +354,8 @@ size_t encoded_size(const Frame& frame) noexcept {
             if constexpr (std::is_same_v<T, PingFrame>) {
                 return 1;
             } else if constexpr (std::is_same_v<T, AckFrame>) {
-                const auto& rs = f.ranges;
+                const auto rs = sent_ranges(f);
+                if (rs.empty()) return 0;
                 size_t n = 1 + v(rs.front().high) + v(f.ack_delay_us) + v(rs.size() - 1) +
                            v(rs.front().high - rs.front().low);
                 for (size_t i = 1; i < rs.size(); ++i)
