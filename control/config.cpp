@@ -14,7 +14,8 @@
 //      at, then every value is checked for type, range and form
 //      (config_values.cpp);
 //   4. cross-checks (this file): duplicates across peers, driver against
-//      devices, and so on.
+//      devices, the stream windows against each other, each forward against
+//      the peer it names, and so on.
 //
 // Secrets: key material is never put into a message, and the scalar strings
 // of the tree and the bytes of key files are wiped after use.
@@ -31,13 +32,15 @@
 #include "control/config_values.hpp"
 #include "control/config_yaml.hpp"
 #include "control/crypto.hpp"
+#include "control/key_encoding.hpp"
 
 namespace sluice {
 namespace config_detail {
 namespace {
 
 // The keys each map of the schema allows.
-constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers", "control", "testing"};
+constexpr std::string_view kTopKeys[] = {"interface", "dataplane", "peers",  "control",
+                                         "streams",   "forwards",  "testing"};
 constexpr std::string_view kInterfaceKeys[] = {"name",        "private_key", "private_key_file",
                                                "listen_port", "addresses",   "mtu"};
 constexpr std::string_view kDataplaneKeys[] = {
@@ -49,18 +52,30 @@ constexpr std::string_view kPortKeys[] = {"device",       "rx_ring_size", "tx_ri
 constexpr std::string_view kNeighbourKeys[] = {"address", "mac"};
 constexpr std::string_view kRouteKeys[] = {"to", "via"};
 constexpr std::string_view kPeerKeys[] = {
-    "name",     "public_key",  "preshared_key",       "preshared_key_file",
-    "endpoint", "allowed_ips", "persistent_keepalive"};
+    "name",     "public_key",  "preshared_key",        "preshared_key_file",
+    "endpoint", "allowed_ips", "persistent_keepalive", "streams"};
+constexpr std::string_view kPeerStreamsKeys[] = {"allow"};
 constexpr std::string_view kControlKeys[] = {"uapi_socket", "ctl_socket"};
 constexpr std::string_view kTestingKeys[] = {"rekey_after_seconds"};
+constexpr std::string_view kStreamsKeys[] = {
+    "memory_budget",      "initial_stream_window", "max_stream_window", "initial_session_window",
+    "max_session_window", "max_streams",           "idle_timeout"};
+constexpr std::string_view kForwardKeys[] = {"name", "listen", "peer", "target"};
+
+// The stream engine's limits (docs/configuration.md, `streams`). A window
+// below 16 KiB holds about ten packets and stalls a stream on every round
+// trip; 1 TiB is far past any memory a gateway has and keeps every sum of
+// windows clear of overflow.
+constexpr uint64_t kMinStreamWindow = 16384;
+constexpr uint64_t kMaxStreamBytes = uint64_t{1} << 40;
+constexpr uint64_t kMaxStreamsPerPeer = 65536;
+constexpr uint64_t kMaxStreamIdleSeconds = 86400;
 
 // Sections a misplaced top-level or section key may have been meant for, for
 // hints such as "did you mean interface.listen_port?".
 constexpr Section kSections[] = {
-    {"interface", kInterfaceKeys},
-    {"dataplane", kDataplaneKeys},
-    {"control", kControlKeys},
-    {"testing", kTestingKeys},
+    {"interface", kInterfaceKeys}, {"dataplane", kDataplaneKeys}, {"control", kControlKeys},
+    {"streams", kStreamsKeys},     {"testing", kTestingKeys},
 };
 
 class Checker : public ValueReader {
@@ -87,6 +102,13 @@ private:
     std::vector<PeerConfig> peers_section(const YNode& n, const std::string& path,
                                           const InterfaceConfig& interface) const;
     PeerConfig peer(const YNode& n, const std::string& path) const;
+    PeerStreamsConfig peer_streams(const YNode& n, const std::string& path) const;
+    StreamsConfig streams_section(const YNode& n, const std::string& path) const;
+    std::vector<ForwardConfig> forwards_section(const YNode& n, const std::string& path,
+                                                const std::vector<PeerConfig>& peers) const;
+    // The index of the peer a forward names, by name or by public key.
+    size_t forward_peer(const YNode& n, const std::string& path, const std::string& written,
+                        const std::vector<PeerConfig>& peers) const;
     ControlConfig control_section(const YNode* n, const std::string& path,
                                   const std::string& name) const;
     TestingConfig testing_section(const YNode& n, const std::string& path) const;
@@ -467,6 +489,175 @@ PeerConfig Checker::peer(const YNode& n, const std::string& path) const {
     if (const YNode* v = map.find("persistent_keepalive"))
         out.persistent_keepalive = static_cast<uint16_t>(
             integer(*v, map.path_of("persistent_keepalive"), 0, 65535, " seconds (0 = off)"));
+    if (const YNode* v = map.find("streams"))
+        out.streams = peer_streams(*v, map.path_of("streams"));
+    return out;
+}
+
+PeerStreamsConfig Checker::peer_streams(const YNode& n, const std::string& path) const {
+    // `streams:` with nothing after it is "nothing" like every empty value;
+    // `streams: {}` is the way to say "a session, no targets".
+    const MapView map(*this, n, path, kPeerStreamsKeys,
+                      "the peer's stream settings (a map such as {allow: [127.0.0.1:5201]}, or "
+                      "{} to only forward to this peer)");
+    PeerStreamsConfig out;
+    const YNode* allow = map.find("allow");
+    if (!allow) return out;
+    const std::string allow_path = map.path_of("allow");
+    std::map<std::pair<IpPrefix, uint16_t>, size_t> seen;
+    for_each(*allow, allow_path, "a list of targets such as [127.0.0.1:5201, 10.1.0.0/24:22]",
+             [&](const YNode& item, const std::string& item_path) {
+                 const StreamTarget t = stream_target(item, item_path);
+                 if (const auto [it, inserted] =
+                         seen.emplace(std::pair(t.prefix, t.port), out.allow.size());
+                     !inserted)
+                     expected(item, item_path, "each target once",
+                              stream_target_text(t) + " again (also " + allow_path + "[" +
+                                  std::to_string(it->second) + "])");
+                 out.allow.push_back(t);
+             });
+    return out;
+}
+
+StreamsConfig Checker::streams_section(const YNode& n, const std::string& path) const {
+    const MapView map(*this, n, path, kStreamsKeys, "the streams section (a map)", kSections);
+    StreamsConfig out;
+    const auto bytes = [&](const char* key, uint64_t& field) {
+        if (const YNode* v = map.find(key))
+            field = integer(*v, map.path_of(key), kMinStreamWindow, kMaxStreamBytes, " bytes");
+    };
+    bytes("memory_budget", out.memory_budget);
+    bytes("initial_stream_window", out.initial_stream_window);
+    bytes("max_stream_window", out.max_stream_window);
+    bytes("initial_session_window", out.initial_session_window);
+    bytes("max_session_window", out.max_session_window);
+    if (const YNode* v = map.find("max_streams"))
+        out.max_streams =
+            static_cast<uint32_t>(integer(*v, map.path_of("max_streams"), 1, kMaxStreamsPerPeer));
+    if (const YNode* v = map.find("idle_timeout"))
+        out.idle_timeout_seconds = static_cast<uint32_t>(
+            integer(*v, map.path_of("idle_timeout"), 1, kMaxStreamIdleSeconds, " seconds"));
+
+    // The sizes nest: a window starts at most at its maximum, one stream's
+    // window fits in the session's, and one session's fits in the budget.
+    // The message goes to the larger key when it is written (that is the one
+    // an operator lowered), else to the smaller one; the defaults nest, so at
+    // least one of the two is written.
+    const auto at_most = [&](const char* small_key, uint64_t small, const char* big_key,
+                             uint64_t big) {
+        if (small <= big) return;
+        const YNode* small_node = map.find(small_key);
+        if (const YNode* big_node = map.find(big_key))
+            expected(*big_node, map.path_of(big_key),
+                     "at least " + map.path_of(small_key) + " (" + std::to_string(small) +
+                         (small_node ? "" : ", its default") + ")",
+                     std::to_string(big));
+        expected(small_node ? *small_node : map.node(), map.path_of(small_key),
+                 "at most " + map.path_of(big_key) + " (" + std::to_string(big) + ", its default)",
+                 std::to_string(small));
+    };
+    at_most("initial_stream_window", out.initial_stream_window, "max_stream_window",
+            out.max_stream_window);
+    at_most("initial_session_window", out.initial_session_window, "max_session_window",
+            out.max_session_window);
+    at_most("max_stream_window", out.max_stream_window, "max_session_window",
+            out.max_session_window);
+    at_most("max_session_window", out.max_session_window, "memory_budget", out.memory_budget);
+    return out;
+}
+
+size_t Checker::forward_peer(const YNode& n, const std::string& path, const std::string& written,
+                             const std::vector<PeerConfig>& peers) const {
+    const std::string expectation = "the name or public key of a peer in peers";
+    for (size_t i = 0; i < peers.size(); ++i)
+        if (!peers[i].name.empty() && peers[i].name == written) return i;
+    // Any base64 key is kept out of the message: it might be a private key
+    // pasted into the wrong place.
+    const auto k = key_from_base64(written);
+    if (k)
+        for (size_t i = 0; i < peers.size(); ++i)
+            if (peers[i].public_key == *k) return i;
+    expected(n, path, expectation,
+             k ? std::string("a public key that is no peer's")
+               : shown(written) + " (no peer has that name)");
+}
+
+std::vector<ForwardConfig> Checker::forwards_section(const YNode& n, const std::string& path,
+                                                     const std::vector<PeerConfig>& peers) const {
+    std::vector<ForwardConfig> out;
+    // Where each name and listen socket was first seen, for duplicate
+    // messages. A wildcard address (0.0.0.0, ::) takes the port on every
+    // address of its family, so it clashes with any other listen on that port.
+    std::map<std::string, size_t> names;
+    std::map<std::pair<IpAddress, uint16_t>, size_t> sockets;
+    std::map<std::pair<IpFamily, uint16_t>, size_t> ports;
+    std::map<std::pair<IpFamily, uint16_t>, size_t> wildcards;
+    for_each(
+        n, path, "a list of forwards (each a map with listen, peer and target)",
+        [&](const YNode& item, const std::string& item_path) {
+            const MapView map(*this, item, item_path, kForwardKeys,
+                              "a forward (a map with listen, peer and target)");
+            ForwardConfig f;
+            if (const YNode* v = map.find("name")) {
+                const std::string expectation = "a forward name of 1 to 64 printable characters";
+                f.name = text(*v, map.path_of("name"), expectation);
+                if (!valid_peer_name(f.name))
+                    expected(*v, map.path_of("name"), expectation, shown(f.name));
+                if (const auto [it, inserted] = names.emplace(f.name, out.size()); !inserted)
+                    expected(*v, map.path_of("name"), "a unique forward name",
+                             shown(f.name) + ", already the name of " + path + "[" +
+                                 std::to_string(it->second) + "]");
+            }
+            const YNode& listen = map.require(
+                "listen", "the address and port this gateway listens on (listen: 127.0.0.1:15201)");
+            const YNode& peer_node =
+                map.require("peer", "the name or public key of a peer in peers (peer: site-b)");
+            const YNode& target =
+                map.require("target",
+                            "the address and port the peer's gateway connects to (target: "
+                            "127.0.0.1:5201)");
+
+            const std::string listen_path = map.path_of("listen");
+            const AddressPort l = address_port(listen, listen_path);
+            f.listen_address = l.address;
+            f.listen_port = l.port;
+            const auto first = [&](size_t i) {
+                return path + "[" + std::to_string(i) + "].listen";
+            };
+            const std::string listen_text = address_port_text(l.address, l.port);
+            if (const auto it = sockets.find({l.address, l.port}); it != sockets.end())
+                expected(listen, listen_path, "each listen address and port once",
+                         listen_text + " again (also " + first(it->second) + ")");
+            const bool wildcard = l.address == IpAddress{l.address.family, {}};
+            const auto& clash = wildcard ? ports : wildcards;
+            if (const auto it = clash.find({l.address.family, l.port}); it != clash.end())
+                expected(listen, listen_path,
+                         "a listen port that no other forward takes on this address or on the "
+                         "wildcard address",
+                         listen_text + ", which clashes with " + first(it->second) + " (" +
+                             address_port_text(out[it->second].listen_address,
+                                               out[it->second].listen_port) +
+                             ")");
+            sockets.emplace(std::pair(l.address, l.port), out.size());
+            ports.emplace(std::pair(l.address.family, l.port), out.size());
+            if (wildcard) wildcards.emplace(std::pair(l.address.family, l.port), out.size());
+
+            const std::string peer_path = map.path_of("peer");
+            f.peer = text(peer_node, peer_path, "the name or public key of a peer in peers");
+            const size_t p = forward_peer(peer_node, peer_path, f.peer, peers);
+            const std::string peer_at = "peers[" + std::to_string(p) + "]";
+            if (!peers[p].streams)
+                expected(peer_node, peer_path,
+                         "a peer with streams (add `streams: {}` or `streams: {allow: [...]}` to " +
+                             peer_at + ")",
+                         shown(f.peer) + ", " + peer_at + ", without streams");
+            f.peer_key = peers[p].public_key;
+
+            const AddressPort t = address_port(target, map.path_of("target"));
+            f.target_address = t.address;
+            f.target_port = t.port;
+            out.push_back(std::move(f));
+        });
     return out;
 }
 
@@ -558,6 +749,15 @@ Config Checker::check(const YNode& root) {
     if (const YNode* v = top.find("dataplane")) out.dataplane = dataplane_section(*v, "dataplane");
     if (const YNode* v = top.find("peers")) out.peers = peers_section(*v, "peers", out.interface);
     out.control = control_section(top.find("control"), "control", out.interface.name);
+    if (const YNode* v = top.find("streams")) {
+        out.streams = streams_section(*v, "streams");
+        if (std::none_of(out.peers.begin(), out.peers.end(),
+                         [](const PeerConfig& p) { return p.streams.has_value(); }))
+            warn(*v, "streams",
+                 "no peer has streams: these settings take effect only when one does");
+    }
+    if (const YNode* v = top.find("forwards"))
+        out.forwards = forwards_section(*v, "forwards", out.peers);
     if (const YNode* v = top.find("testing")) out.testing = testing_section(*v, "testing");
     return out;
 }

@@ -1,11 +1,13 @@
 // dump_config: the configuration as YAML that the loader accepts back, with
 // every default filled in and every private and preshared key redacted.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "control/config.hpp"
+#include "control/config_values.hpp"
 #include "control/key_encoding.hpp"
 
 namespace sluice {
@@ -82,6 +84,43 @@ void dump_port(std::string& out, const char* role, const PortConfig& p, bool lan
                ", via: " + address_text(r.via) + "}\n";
 }
 
+bool default_streams(const StreamsConfig& s) {
+    const StreamsConfig d;
+    return s.memory_budget == d.memory_budget &&
+           s.initial_stream_window == d.initial_stream_window &&
+           s.max_stream_window == d.max_stream_window &&
+           s.initial_session_window == d.initial_session_window &&
+           s.max_session_window == d.max_session_window && s.max_streams == d.max_streams &&
+           s.idle_timeout_seconds == d.idle_timeout_seconds;
+}
+
+void dump_streams(std::string& out, const StreamsConfig& s) {
+    out += "streams:\n";
+    out += "  memory_budget: " + std::to_string(s.memory_budget) + "\n";
+    out += "  initial_stream_window: " + std::to_string(s.initial_stream_window) + "\n";
+    out += "  max_stream_window: " + std::to_string(s.max_stream_window) + "\n";
+    out += "  initial_session_window: " + std::to_string(s.initial_session_window) + "\n";
+    out += "  max_session_window: " + std::to_string(s.max_session_window) + "\n";
+    out += "  max_streams: " + std::to_string(s.max_streams) + "\n";
+    out += "  idle_timeout: " + std::to_string(s.idle_timeout_seconds) + "\n";
+}
+
+void dump_forwards(std::string& out, const std::vector<ForwardConfig>& forwards) {
+    out += "forwards:\n";
+    for (const ForwardConfig& f : forwards) {
+        out += "  - listen: " +
+               yaml_quoted(config_detail::address_port_text(f.listen_address, f.listen_port)) +
+               "\n";
+        if (!f.name.empty()) out += "    name: " + yaml_quoted(f.name) + "\n";
+        // As written, so that the dump names the peer the way the file did.
+        const std::string key = key_to_base64(f.peer_key);
+        out += "    peer: " + yaml_quoted(f.peer) + (f.peer == key ? "" : "  # " + key) + "\n";
+        out += "    target: " +
+               yaml_quoted(config_detail::address_port_text(f.target_address, f.target_port)) +
+               "\n";
+    }
+}
+
 }  // namespace
 
 std::string dump_config(const Config& c) {
@@ -125,7 +164,23 @@ std::string dump_config(const Config& c) {
         if (p.endpoint) out += "    endpoint: " + yaml_quoted(p.endpoint->to_string()) + "\n";
         out += "    allowed_ips: " + prefix_list(p.allowed_ips) + "\n";
         out += "    persistent_keepalive: " + std::to_string(p.persistent_keepalive) + "\n";
+        if (p.streams) {
+            out += "    streams:\n";
+            out += "      allow: " +
+                   flow_list(p.streams->allow,
+                             [](const StreamTarget& t) {
+                                 return yaml_quoted(config_detail::stream_target_text(t));
+                             }) +
+                   "\n";
+        }
     }
+    // The engine's settings with every default, where some peer uses them or
+    // the file changed them (a file that sets them for no peer keeps its
+    // warning).
+    const bool any_streams = std::any_of(c.peers.begin(), c.peers.end(),
+                                         [](const PeerConfig& p) { return p.streams.has_value(); });
+    if (any_streams || !default_streams(c.streams)) dump_streams(out, c.streams);
+    if (!c.forwards.empty()) dump_forwards(out, c.forwards);
 
     out += "control:\n";
     out += "  uapi_socket: " + yaml_quoted(c.control.uapi_socket) + "\n";

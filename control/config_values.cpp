@@ -134,6 +134,66 @@ std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view t) {
     return mac;
 }
 
+// ---- Addresses with ports ---------------------------------------------------------------
+
+std::optional<StreamTarget> parse_address_port(std::string_view t, bool prefixes,
+                                               std::string* why_not) {
+    auto refuse = [why_not](std::string why) -> std::optional<StreamTarget> {
+        if (why_not) *why_not = std::move(why);
+        return std::nullopt;
+    };
+    const bool bracketed = t.starts_with('[');
+    if (bracketed) {
+        const size_t close = t.find(']');
+        if (close != std::string_view::npos && close + 1 < t.size() && t[close + 1] == '/')
+            return refuse(prefixes ? "the prefix length goes inside the brackets: "
+                                     "[2001:db8::/64]:80"
+                                   : "an address, not a prefix");
+    } else if (std::count(t.begin(), t.end(), ':') > 1) {
+        return refuse("an IPv6 address needs brackets: [2001:db8::5]:80");
+    }
+    std::string why;
+    const auto parts = split_host_port(t, &why);
+    if (!parts) return refuse(why);
+    const std::string_view host = parts->host;
+    if (host.empty()) return refuse("no address before ':port'");
+    const bool has_length = host.find('/') != std::string_view::npos;
+    if (has_length && !prefixes) return refuse("an address, not a prefix");
+    if (bracketed && host.find('%') != std::string_view::npos)
+        return refuse("IPv6 zone ids (%eth0) are not supported");
+    const std::string_view address = host.substr(0, host.find('/'));
+    const auto a = parse_ip_address(address);
+    if (!a) {
+        if (bracketed) return refuse("not an IPv6 address inside [ ]");
+        if (std::any_of(address.begin(), address.end(), is_alpha))
+            return refuse("a host name: write an IP address, host names are not resolved here");
+        return refuse("not an IPv4 address");
+    }
+    if (bracketed && a->family != IpFamily::v6) return refuse("not an IPv6 address inside [ ]");
+    const auto prefix = parse_ip_prefix(host);
+    if (!prefix)
+        return refuse(a->family == IpFamily::v4 ? "the prefix length must be a number 0..32"
+                                                : "the prefix length must be a number 0..128");
+    const auto port = parse_port(parts->port);
+    if (!port) return refuse("the port must be a number 1..65535");
+    return StreamTarget{*prefix, *port};
+}
+
+std::string address_port_text(const IpAddress& address, uint16_t port) {
+    const std::string p = ":" + std::to_string(port);
+    return address.family == IpFamily::v6 ? "[" + address.to_string() + "]" + p
+                                          : address.to_string() + p;
+}
+
+std::string stream_target_text(const StreamTarget& target) {
+    const IpPrefix& prefix = target.prefix;
+    if (prefix.length == IpPrefix::max_length(prefix.family))
+        return address_port_text(prefix.address(), target.port);
+    const std::string p = ":" + std::to_string(target.port);
+    return prefix.family == IpFamily::v6 ? "[" + prefix.to_string() + "]" + p
+                                         : prefix.to_string() + p;
+}
+
 // ---- Reading values from the tree -------------------------------------------------------
 
 uint64_t ValueReader::integer(const YNode& n, const std::string& path, uint64_t lo, uint64_t hi,
@@ -271,6 +331,38 @@ Endpoint ValueReader::endpoint(const YNode& n, const std::string& path) const {
     const auto e = parse_endpoint(t, &why);
     if (!e) expected(n, path, expectation, shown(t) + " (" + why + ")");
     return *e;
+}
+
+AddressPort ValueReader::address_port(const YNode& n, const std::string& path) const {
+    const std::string expectation =
+        "an IP address and port such as 127.0.0.1:15201 or \"[::1]:15201\"";
+    // An unquoted [::1]:15201 reads as a YAML list.
+    if (n.kind == YNode::Kind::sequence)
+        expected(n, path, expectation, "a list (put IPv6 addresses in quotes)");
+    const std::string& t = text(n, path, expectation);
+    std::string why;
+    const auto a = parse_address_port(t, false, &why);
+    if (!a) expected(n, path, expectation, shown(t) + " (" + why + ")");
+    return {a->prefix.address(), a->port};
+}
+
+StreamTarget ValueReader::stream_target(const YNode& n, const std::string& path) const {
+    const std::string expectation =
+        "a target such as 10.1.0.5:80, 10.1.0.0/24:22 or \"[2001:db8::/64]:22\"";
+    if (n.kind == YNode::Kind::sequence)
+        expected(n, path, expectation, "a list (put IPv6 targets in quotes)");
+    const std::string& t = text(n, path, expectation);
+    std::string why;
+    const auto target = parse_address_port(t, true, &why);
+    if (!target) expected(n, path, expectation, shown(t) + " (" + why + ")");
+    // As in allowed_ips: a prefix with host bits set is more likely a typo
+    // than a wish for the whole subnet, so name the prefix instead of guessing.
+    if (!target->prefix.is_masked())
+        expected(n, path,
+                 "a prefix with no bits set past its length (" +
+                     stream_target_text({target->prefix.masked(), target->port}) + ")",
+                 shown(t));
+    return *target;
 }
 
 std::array<uint8_t, 6> ValueReader::mac(const YNode& n, const std::string& path) const {

@@ -53,6 +53,27 @@ std::optional<DeviceKind> device_kind(std::string_view device);
 // either case: "02:00:00:00:00:01", "02-00-00-00-00-0A".
 std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text);
 
+// ---- Addresses with ports ---------------------------------------------------------------
+
+// An IP address and a TCP port: a forward's listen address or target.
+struct AddressPort {
+    IpAddress address;
+    uint16_t port = 0;
+};
+
+// "127.0.0.1:15201" or "[::1]:15201" (no host names), and with `prefixes`
+// also "10.1.0.0/24:22" or "[2001:db8::/64]:22": the length goes inside the
+// brackets. A bare address is a /32 or /128. Host bits are kept as written so
+// that the caller can name the masked prefix. nullopt with the reason in
+// *why_not.
+std::optional<StreamTarget> parse_address_port(std::string_view text, bool prefixes,
+                                               std::string* why_not);
+
+// The canonical text of those: "10.1.0.5:80", "10.1.0.0/24:22",
+// "[2001:db8::5]:80", "[2001:db8::/64]:80".
+std::string address_port_text(const IpAddress& address, uint16_t port);
+std::string stream_target_text(const StreamTarget& target);
+
 // ---- Reading values from the tree -------------------------------------------------------
 
 class ValueReader : public TreeReader {
@@ -104,6 +125,11 @@ public:
     std::vector<IpPrefix> address_list(const YNode& n, const std::string& path) const;
 
     Endpoint endpoint(const YNode& n, const std::string& path) const;
+    // An IP address and port, no host name (a forward's listen and target).
+    AddressPort address_port(const YNode& n, const std::string& path) const;
+    // A target a peer may reach through this gateway: an address or a
+    // network prefix (no host bits set, as in allowed_ips) and a port.
+    StreamTarget stream_target(const YNode& n, const std::string& path) const;
 
     // A unicast MAC address (parse_mac's forms; not multicast, broadcast or
     // all zero).

@@ -664,6 +664,17 @@ struct Broken {
 #define WAN IFACE PORTS "    wan:\n      device: net_null0\n      addresses: [192.0.2.2/24]\n"
 #define LAN_ADDRESSES "      addresses: [192.168.1.1/24, \"fd00:1::1/64\"]\n"
 #define LAN IFACE PORTS "    lan:\n      device: eth1\n" LAN_ADDRESSES
+// A peer with a streams section, its allow list's items from line 8.
+#define ALLOW IFACE "peers:\n  - public_key: $PUB1\n    streams:\n      allow:\n"
+// Peer b with streams and peer c without, lines 4 to 9; then one forward,
+// listen on line 11, peer on 12, target on 13, and FWD_MORE's from line 14.
+#define FWD_PEERS                                                                \
+    IFACE                                                                        \
+    "peers:\n  - name: b\n    public_key: $PUB1\n    streams: {}\n  - name: c\n" \
+    "    public_key: $PUB2\n"
+#define FWD_MORE(listen, peer, target) \
+    "  - listen: " listen "\n    peer: " peer "\n    target: " target "\n"
+#define FWD(listen, peer, target) FWD_PEERS "forwards:\n" FWD_MORE(listen, peer, target)
 
 const Broken kBroken[] = {
     // -- the document --
@@ -706,7 +717,8 @@ const Broken kBroken[] = {
     {"unknown peer key", IFACE "peers:\n  - public_key: $PUB1\n    alowed_ips: []\n", 6, 5,
      "peers[0].alowed_ips", "did you mean allowed_ips?"},
     {"unrelated unknown key", IFACE "colour: blue\n", 4, 1, "colour",
-     "expected one of interface, dataplane, peers, control, testing, found unknown key \"colour\""},
+     "expected one of interface, dataplane, peers, control, streams, forwards, testing, found "
+     "unknown key \"colour\""},
     {"missing interface", "peers: []\n", 1, 1, "interface",
      "expected the interface section (a map with name and private_key), found nothing: the key "
      "interface is missing"},
@@ -1055,12 +1067,164 @@ const Broken kBroken[] = {
     {"both sockets on one path",
      IFACE "control:\n  uapi_socket: /run/x.sock\n  ctl_socket: /run/x.sock\n", 6, 15,
      "control.ctl_socket", "expected a path other than uapi_socket"},
+    // -- streams: the engine's settings (line 5, value after "  KEY: ") --
+    {"streams is a list", IFACE "streams:\n  - 1\n", 5, 3, "streams",
+     "expected the streams section (a map), found a list"},
+    {"unknown streams key", IFACE "streams:\n  max_stream: 5\n", 5, 3, "streams.max_stream",
+     "(did you mean max_streams?)"},
+    {"streams key at the top", IFACE "max_streams: 5\n", 4, 1, "max_streams",
+     "(did you mean streams.max_streams?)"},
+    {"window below 16 KiB", IFACE "streams:\n  initial_stream_window: 16383\n", 5, 26,
+     "streams.initial_stream_window",
+     "expected an integer 16384..1099511627776 bytes, found 16383"},
+    {"window too big", IFACE "streams:\n  max_session_window: 1099511627777\n", 5, 23,
+     "streams.max_session_window", "found 1099511627777"},
+    {"memory budget zero", IFACE "streams:\n  memory_budget: 0\n", 5, 18, "streams.memory_budget",
+     "expected an integer 16384..1099511627776 bytes, found 0"},
+    {"window quoted", IFACE "streams:\n  max_stream_window: \"1048576\"\n", 5, 22,
+     "streams.max_stream_window", "without quotes, found the string \"1048576\""},
+    {"max streams zero", IFACE "streams:\n  max_streams: 0\n", 5, 16, "streams.max_streams",
+     "expected an integer 1..65536, found 0"},
+    {"max streams too many", IFACE "streams:\n  max_streams: 65537\n", 5, 16, "streams.max_streams",
+     "expected an integer 1..65536, found 65537"},
+    {"idle timeout zero", IFACE "streams:\n  idle_timeout: 0\n", 5, 17, "streams.idle_timeout",
+     "expected an integer 1..86400 seconds, found 0"},
+    {"idle timeout over a day", IFACE "streams:\n  idle_timeout: 86401\n", 5, 17,
+     "streams.idle_timeout", "found 86401"},
+    {"initial stream window above its max",
+     IFACE "streams:\n  initial_stream_window: 1048576\n  max_stream_window: 524288\n", 6, 22,
+     "streams.max_stream_window",
+     "expected at least streams.initial_stream_window (1048576), found 524288"},
+    {"initial stream window above the default max",
+     IFACE "streams:\n  initial_stream_window: 33554432\n", 5, 26, "streams.initial_stream_window",
+     "expected at most streams.max_stream_window (16777216, its default), found 33554432"},
+    {"initial session window above its max",
+     IFACE "streams:\n  initial_session_window: 2097152\n  max_session_window: 1048576\n", 6, 23,
+     "streams.max_session_window",
+     "expected at least streams.initial_session_window (2097152), found 1048576"},
+    {"session window below the default stream window",
+     IFACE "streams:\n  max_session_window: 8388608\n", 5, 23, "streams.max_session_window",
+     "expected at least streams.max_stream_window (16777216, its default), found 8388608"},
+    {"stream window above the session window",
+     IFACE "streams:\n  max_stream_window: 4194304\n  max_session_window: 2097152\n", 6, 23,
+     "streams.max_session_window",
+     "expected at least streams.max_stream_window (4194304), found 2097152"},
+    {"budget below the default session window", IFACE "streams:\n  memory_budget: 33554432\n", 5,
+     18, "streams.memory_budget",
+     "expected at least streams.max_session_window (67108864, its default), found 33554432"},
+    {"session window above the budget",
+     IFACE "streams:\n  memory_budget: 1048576\n  max_stream_window: 524288\n"
+           "  max_session_window: 2097152\n",
+     5, 18, "streams.memory_budget",
+     "expected at least streams.max_session_window (2097152), found 1048576"},
+    // -- peers[].streams (targets on line 8, column 11) --
+    {"peer streams with no value", IFACE "peers:\n  - public_key: $PUB1\n    streams:\n", 6, 5,
+     "peers[0].streams",
+     "(a map such as {allow: [127.0.0.1:5201]}, or {} to only forward to "
+     "this peer), found nothing"},
+    {"peer streams is a list", IFACE "peers:\n  - public_key: $PUB1\n    streams: [1]\n", 6, 14,
+     "peers[0].streams", "found a list"},
+    {"unknown peer streams key",
+     IFACE "peers:\n  - public_key: $PUB1\n    streams:\n      alow: []\n", 7, 7,
+     "peers[0].streams.alow", "(did you mean allow?)"},
+    {"allow is a string",
+     IFACE "peers:\n  - public_key: $PUB1\n    streams:\n      allow: 127.0.0.1:80\n", 7, 14,
+     "peers[0].streams.allow",
+     "expected a list of targets such as [127.0.0.1:5201, 10.1.0.0/24:22], found \"127.0.0.1:80\""},
+    {"target without a port", ALLOW "        - 10.0.0.1\n", 8, 11, "peers[0].streams.allow[0]",
+     "found \"10.0.0.1\" (no ':port' at the end)"},
+    {"target port zero", ALLOW "        - 10.0.0.1:0\n", 8, 11, "peers[0].streams.allow[0]",
+     "(the port must be a number 1..65535)"},
+    {"target port too big", ALLOW "        - 10.0.0.1:65536\n", 8, 11, "peers[0].streams.allow[0]",
+     "(the port must be a number 1..65535)"},
+    {"target prefix with host bits", ALLOW "        - 10.1.0.1/24:22\n", 8, 11,
+     "peers[0].streams.allow[0]",
+     "expected a prefix with no bits set past its length (10.1.0.0/24:22), found "
+     "\"10.1.0.1/24:22\""},
+    {"IPv6 target prefix with host bits", ALLOW "        - \"[2001:db8::1/64]:22\"\n", 8, 11,
+     "peers[0].streams.allow[0]",
+     "expected a prefix with no bits set past its length ([2001:db8::/64]:22)"},
+    {"IPv6 target without brackets", ALLOW "        - 2001:db8::5:80\n", 8, 11,
+     "peers[0].streams.allow[0]", "(an IPv6 address needs brackets: [2001:db8::5]:80)"},
+    {"IPv6 prefix length after the brackets", ALLOW "        - \"[2001:db8::]/64:80\"\n", 8, 11,
+     "peers[0].streams.allow[0]",
+     "(the prefix length goes inside the brackets: [2001:db8::/64]:80)"},
+    {"IPv4 target in brackets", ALLOW "        - \"[10.0.0.1]:22\"\n", 8, 11,
+     "peers[0].streams.allow[0]", "(not an IPv6 address inside [ ])"},
+    {"target host name", ALLOW "        - localhost:22\n", 8, 11, "peers[0].streams.allow[0]",
+     "(a host name: write an IP address, host names are not resolved here)"},
+    {"target prefix too long", ALLOW "        - 10.0.0.0/33:22\n", 8, 11,
+     "peers[0].streams.allow[0]", "(the prefix length must be a number 0..32)"},
+    {"target twice", ALLOW "        - 127.0.0.1:80\n        - 127.0.0.1/32:80\n", 9, 11,
+     "peers[0].streams.allow[1]",
+     "expected each target once, found 127.0.0.1:80 again (also peers[0].streams.allow[0])"},
+    // -- forwards (peers b with streams and c without; listen on line 11, peer 12, target 13) --
+    {"forwards is a map", FWD_PEERS "forwards:\n  a: 1\n", 11, 3, "forwards",
+     "expected a list of forwards (each a map with listen, peer and target), found a map"},
+    {"unknown forward key", FWD_PEERS "forwards:\n  - listen: 127.0.0.1:1\n    targte: x\n", 12, 5,
+     "forwards[0].targte", "(did you mean target?)"},
+    {"forward without a target", FWD_PEERS "forwards:\n  - listen: 127.0.0.1:1\n    peer: b\n", 11,
+     5, "forwards[0].target", "the key target is missing"},
+    {"listen without a port", FWD("127.0.0.1", "b", "127.0.0.1:5201"), 11, 13, "forwards[0].listen",
+     "expected an IP address and port such as 127.0.0.1:15201 or \"[::1]:15201\", found "
+     "\"127.0.0.1\" (no ':port' at the end)"},
+    {"listen on a prefix", FWD("127.0.0.0/8:80", "b", "127.0.0.1:5201"), 11, 13,
+     "forwards[0].listen", "(an address, not a prefix)"},
+    {"listen on a host name", FWD("localhost:80", "b", "127.0.0.1:5201"), 11, 13,
+     "forwards[0].listen", "(a host name: write an IP address"},
+    {"listen port zero", FWD("127.0.0.1:0", "b", "127.0.0.1:5201"), 11, 13, "forwards[0].listen",
+     "(the port must be a number 1..65535)"},
+    {"forward target port too big", FWD("127.0.0.1:80", "b", "127.0.0.1:70000"), 13, 13,
+     "forwards[0].target", "(the port must be a number 1..65535)"},
+    {"target IPv6 without brackets", FWD("127.0.0.1:80", "b", "::1:80"), 13, 13,
+     "forwards[0].target", "(an IPv6 address needs brackets"},
+    {"target is a prefix", FWD("127.0.0.1:80", "b", "10.0.0.0/8:80"), 13, 13, "forwards[0].target",
+     "(an address, not a prefix)"},
+    {"forward to no such peer", FWD("127.0.0.1:80", "d", "127.0.0.1:5201"), 12, 11,
+     "forwards[0].peer",
+     "expected the name or public key of a peer in peers, found \"d\" (no peer has that name)"},
+    {"forward to an unknown key", FWD("127.0.0.1:80", "$PUB3", "127.0.0.1:5201"), 12, 11,
+     "forwards[0].peer", "found a public key that is no peer's"},
+    {"forward to a peer without streams", FWD("127.0.0.1:80", "c", "127.0.0.1:5201"), 12, 11,
+     "forwards[0].peer",
+     "expected a peer with streams (add `streams: {}` or `streams: {allow: [...]}` to peers[1]), "
+     "found \"c\", peers[1], without streams"},
+    {"forward by key to a peer without streams", FWD("127.0.0.1:80", "$PUB2", "127.0.0.1:5201"), 12,
+     11, "forwards[0].peer", "to peers[1]), found"},
+    {"two forwards on one listen socket",
+     FWD("127.0.0.1:15201", "b", "127.0.0.1:5201") FWD_MORE("127.0.0.1:15201", "b", "127.0.0.1:22"),
+     14, 13, "forwards[1].listen",
+     "expected each listen address and port once, found 127.0.0.1:15201 again (also "
+     "forwards[0].listen)"},
+    {"IPv6 listen socket twice",
+     FWD("\"[::1]:80\"", "b", "127.0.0.1:5201") FWD_MORE("\"[0:0::1]:80\"", "b", "127.0.0.1:22"),
+     14, 13, "forwards[1].listen", "found [::1]:80 again (also forwards[0].listen)"},
+    {"wildcard listen after a specific one",
+     FWD("127.0.0.1:15201", "b", "127.0.0.1:5201") FWD_MORE("0.0.0.0:15201", "b", "127.0.0.1:22"),
+     14, 13, "forwards[1].listen",
+     "found 0.0.0.0:15201, which clashes with forwards[0].listen (127.0.0.1:15201)"},
+    {"specific listen after a wildcard",
+     FWD("\"[::]:80\"", "b", "127.0.0.1:5201") FWD_MORE("\"[::1]:80\"", "b", "127.0.0.1:22"), 14,
+     13, "forwards[1].listen", "found [::1]:80, which clashes with forwards[0].listen ([::]:80)"},
+    {"forward name twice",
+     FWD_PEERS "forwards:\n  - {name: web, listen: 127.0.0.1:1, peer: b, target: 127.0.0.1:2}\n"
+               "  - {name: web, listen: 127.0.0.1:3, peer: b, target: 127.0.0.1:4}\n",
+     12, 12, "forwards[1].name",
+     "expected a unique forward name, found \"web\", already the name of forwards[0]"},
+    {"forward name empty",
+     FWD_PEERS "forwards:\n  - {name: \"\", listen: 127.0.0.1:1, peer: b, target: 127.0.0.1:2}\n",
+     11, 12, "forwards[0].name",
+     "expected a forward name of 1 to 64 printable characters, found \"\""},
     // -- key files (the directory does not exist) --
     {"missing private key file", "interface:\n  name: wg0\n  private_key_file: $DIR/none.key\n", 3,
      21, "interface.private_key_file",
      "expected a readable file holding the base64 private key, found"},
 };
 
+#undef FWD
+#undef FWD_MORE
+#undef FWD_PEERS
+#undef ALLOW
 #undef LAN
 #undef LAN_ADDRESSES
 #undef WAN
@@ -1360,5 +1524,220 @@ TEST(Config, BusyPollDefaultsAndRange) {
                                     "t.yaml"),
                  ConfigError);
 }
+}  // namespace
+}  // namespace sluice
+
+// ---- Streams and forwards ------------------------------------------------------------------
+
+namespace sluice {
+namespace {
+
+// The example of docs/configuration.md, both sides' settings in one file.
+constexpr const char* kStreamsConfig = R"(interface:
+  name: wg0
+  private_key: $PRIV
+streams:
+  memory_budget: 134217728
+  initial_stream_window: 131072
+  max_stream_window: 8388608
+  initial_session_window: 524288
+  max_session_window: 33554432
+  max_streams: 64
+  idle_timeout: 120
+peers:
+  - name: site-b
+    public_key: $PUB1
+    allowed_ips: [10.1.0.0/24]
+    streams:
+      allow:
+        - 127.0.0.1:5201
+        - 10.1.0.0/24:22
+        - "[2001:db8::5]:80"
+        - "[2001:db8:1::/48]:443"
+        - 0.0.0.0/0:7
+  - name: site-c
+    public_key: $PUB2
+    allowed_ips: [10.2.0.0/24]
+    streams: {}
+  - name: plain
+    public_key: $PUB3
+    allowed_ips: [10.3.0.0/24]
+forwards:
+  - name: iperf
+    listen: 127.0.0.1:15201
+    peer: site-b
+    target: 127.0.0.1:5201
+  - listen: "[::1]:15201"
+    peer: $PUB2
+    target: "[2001:db8::7]:22"
+  - listen: 0.0.0.0:2222
+    peer: site-b
+    target: 10.1.0.9:22
+  - listen: 127.0.0.2:15201
+    peer: site-c
+    target: 192.0.2.1:80
+)";
+
+std::string streams_config_text() {
+    return expand(kStreamsConfig);
+}
+
+IpAddress ip(const char* text) {
+    return *parse_ip_address(text);
+}
+
+StreamTarget target(const char* prefix, uint16_t port) {
+    return {*parse_ip_prefix(prefix), port};
+}
+
+void expect_same_streams(const StreamsConfig& a, const StreamsConfig& b) {
+    EXPECT_EQ(a.memory_budget, b.memory_budget);
+    EXPECT_EQ(a.initial_stream_window, b.initial_stream_window);
+    EXPECT_EQ(a.max_stream_window, b.max_stream_window);
+    EXPECT_EQ(a.initial_session_window, b.initial_session_window);
+    EXPECT_EQ(a.max_session_window, b.max_session_window);
+    EXPECT_EQ(a.max_streams, b.max_streams);
+    EXPECT_EQ(a.idle_timeout_seconds, b.idle_timeout_seconds);
+}
+
+TEST(ConfigStreams, FullExampleReadsIntoTheStructs) {
+    const Config c = parse_config(streams_config_text(), "s.yaml");
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+    EXPECT_EQ(c.streams.memory_budget, 134217728u);
+    EXPECT_EQ(c.streams.initial_stream_window, 131072u);
+    EXPECT_EQ(c.streams.max_stream_window, 8388608u);
+    EXPECT_EQ(c.streams.initial_session_window, 524288u);
+    EXPECT_EQ(c.streams.max_session_window, 33554432u);
+    EXPECT_EQ(c.streams.max_streams, 64u);
+    EXPECT_EQ(c.streams.idle_timeout_seconds, 120u);
+
+    ASSERT_EQ(c.peers.size(), 3u);
+    ASSERT_TRUE(c.peers[0].streams.has_value());
+    EXPECT_EQ(c.peers[0].streams->allow,
+              (std::vector<StreamTarget>{target("127.0.0.1/32", 5201), target("10.1.0.0/24", 22),
+                                         target("2001:db8::5/128", 80),
+                                         target("2001:db8:1::/48", 443), target("0.0.0.0/0", 7)}));
+    ASSERT_TRUE(c.peers[1].streams.has_value());
+    EXPECT_TRUE(c.peers[1].streams->allow.empty());
+    EXPECT_FALSE(c.peers[2].streams.has_value());
+
+    ASSERT_EQ(c.forwards.size(), 4u);
+    const ForwardConfig& iperf = c.forwards[0];
+    EXPECT_EQ(iperf.name, "iperf");
+    EXPECT_EQ(iperf.listen_address, ip("127.0.0.1"));
+    EXPECT_EQ(iperf.listen_port, 15201);
+    EXPECT_EQ(iperf.peer, "site-b");
+    EXPECT_EQ(iperf.peer_key, kPeer1);
+    EXPECT_EQ(iperf.target_address, ip("127.0.0.1"));
+    EXPECT_EQ(iperf.target_port, 5201);
+    // By key, IPv6 on the same port as an IPv4 forward.
+    const ForwardConfig& v6 = c.forwards[1];
+    EXPECT_TRUE(v6.name.empty());
+    EXPECT_EQ(v6.listen_address, ip("::1"));
+    EXPECT_EQ(v6.listen_port, 15201);
+    EXPECT_EQ(v6.peer, key_to_base64(kPeer2));
+    EXPECT_EQ(v6.peer_key, kPeer2);
+    EXPECT_EQ(v6.target_address, ip("2001:db8::7"));
+    EXPECT_EQ(v6.target_port, 22);
+    EXPECT_EQ(c.forwards[2].listen_address, ip("0.0.0.0"));
+    EXPECT_EQ(c.forwards[2].peer_key, kPeer1);
+    // Another address on a port that a forward already listens on.
+    EXPECT_EQ(c.forwards[3].listen_address, ip("127.0.0.2"));
+    EXPECT_EQ(c.forwards[3].peer_key, kPeer2);
+}
+
+TEST(ConfigStreams, DefaultsWithoutTheSections) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\npeers:\n  - public_key: $PUB1\n"
+               "    allowed_ips: [10.0.0.2/32]\n"),
+        "d.yaml");
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+    expect_same_streams(c.streams, StreamsConfig{});
+    EXPECT_EQ(c.streams.memory_budget, config_defaults::kStreamMemoryBudget);
+    EXPECT_EQ(c.streams.idle_timeout_seconds, config_defaults::kStreamIdleTimeoutSeconds);
+    EXPECT_FALSE(c.peers[0].streams.has_value());
+    EXPECT_TRUE(c.forwards.empty());
+    const std::string dump = dump_config(c);
+    EXPECT_EQ(dump.find("streams"), std::string::npos) << dump;
+    EXPECT_EQ(dump.find("forwards"), std::string::npos) << dump;
+}
+
+TEST(ConfigStreams, EmptySectionsAreFine) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\nstreams: {}\npeers:\n"
+               "  - public_key: $PUB1\n    allowed_ips: [10.0.0.2/32]\n    streams: {allow: []}\n"
+               "forwards: []\n"),
+        "e.yaml");
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+    expect_same_streams(c.streams, StreamsConfig{});
+    ASSERT_TRUE(c.peers[0].streams.has_value());
+    EXPECT_TRUE(c.peers[0].streams->allow.empty());
+}
+
+TEST(ConfigStreams, WindowsMayBeEqualToTheirLimits) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\nstreams:\n"
+               "  memory_budget: 16384\n  initial_stream_window: 16384\n"
+               "  max_stream_window: 16384\n  initial_session_window: 16384\n"
+               "  max_session_window: 16384\n  max_streams: 65536\n  idle_timeout: 86400\n"
+               "peers:\n  - public_key: $PUB1\n    allowed_ips: [10.0.0.2/32]\n    streams: {}\n"),
+        "w.yaml");
+    EXPECT_EQ(c.streams.memory_budget, 16384u);
+    EXPECT_EQ(c.streams.max_streams, 65536u);
+    EXPECT_EQ(c.streams.idle_timeout_seconds, 86400u);
+}
+
+TEST(ConfigStreams, SettingsThatNoPeerUsesGiveAWarning) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\nstreams:\n  max_streams: 8\n"
+               "peers:\n  - public_key: $PUB1\n    allowed_ips: [10.0.0.2/32]\n"),
+        "w.yaml");
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_EQ(c.warnings[0],
+              "w.yaml:5:3: streams: warning: no peer has streams: these settings take effect "
+              "only when one does");
+    EXPECT_EQ(c.streams.max_streams, 8u);
+    // The dump keeps the settings, and with them the warning.
+    std::string dump = dump_config(c);
+    EXPECT_NE(dump.find("  max_streams: 8\n"), std::string::npos) << dump;
+    replace_all(dump, "private_key: (redacted)", "private_key: " + key_to_base64(kPrivate));
+    EXPECT_EQ(parse_config(dump, "w.yaml").warnings.size(), 1u);
+}
+
+TEST(ConfigStreams, DumpLoadsBackTheSame) {
+    const Config original = parse_config(streams_config_text(), "s.yaml");
+    const std::string dump = dump_config(original);
+    EXPECT_NE(dump.find("    streams:\n      allow: [\"127.0.0.1:5201\", \"10.1.0.0/24:22\", "
+                        "\"[2001:db8::5]:80\", \"[2001:db8:1::/48]:443\", \"0.0.0.0/0:7\"]\n"),
+              std::string::npos)
+        << dump;
+    EXPECT_NE(dump.find("    streams:\n      allow: []\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("  - listen: \"[::1]:15201\"\n"), std::string::npos) << dump;
+    std::string text = dump;
+    replace_all(text, "private_key: (redacted)", "private_key: " + key_to_base64(kPrivate));
+    const Config again = parse_config(text, "s.yaml");
+    EXPECT_TRUE(again.warnings.empty()) << again.warnings[0];
+    expect_same_streams(again.streams, original.streams);
+    ASSERT_EQ(again.peers.size(), original.peers.size());
+    for (size_t i = 0; i < again.peers.size(); ++i) {
+        ASSERT_EQ(again.peers[i].streams.has_value(), original.peers[i].streams.has_value()) << i;
+        if (again.peers[i].streams) {
+            EXPECT_EQ(again.peers[i].streams->allow, original.peers[i].streams->allow) << i;
+        }
+    }
+    EXPECT_EQ(again.forwards, original.forwards);
+    EXPECT_EQ(dump_config(again), dump);
+}
+
+TEST(ConfigStreams, DefaultSettingsAreDumpedWhenAPeerHasStreams) {
+    const Config c = parse_config(
+        expand("interface:\n  name: wg0\n  private_key: $PRIV\npeers:\n  - public_key: $PUB1\n"
+               "    allowed_ips: [10.0.0.2/32]\n    streams: {}\n"),
+        "d.yaml");
+    const std::string dump = dump_config(c);
+    EXPECT_NE(dump.find("streams:\n  memory_budget: 268435456\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("  idle_timeout: 60\n"), std::string::npos) << dump;
+}
+
 }  // namespace
 }  // namespace sluice
