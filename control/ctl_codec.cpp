@@ -110,6 +110,12 @@ struct is_variant : std::false_type {};
 template <typename... T>
 struct is_variant<std::variant<T...>> : std::true_type {};
 
+// A pair travels as its two fields; the rules on them are its owner's.
+template <typename T>
+struct is_pair : std::false_type {};
+template <typename A, typename B>
+struct is_pair<std::pair<A, B>> : std::true_type {};
+
 void put_le(std::vector<uint8_t>& out, uint64_t v, size_t bytes) {
     for (size_t i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
@@ -244,6 +250,9 @@ private:
         } else if constexpr (is_variant<V>::value) {
             out_.push_back(static_cast<uint8_t>(v.index() + 1));
             std::visit([&](const auto& alt) { write(alt); }, v);
+        } else if constexpr (is_pair<V>::value) {
+            write(v.first);
+            write(v.second);
         } else {
             schema(*this, v);
         }
@@ -409,6 +418,9 @@ private:
             if (failed()) return;
             if (tag == 0) return fail(Errc::bad_value, "unknown alternative");
             read_alternative(v, tag - 1, std::make_index_sequence<std::variant_size_v<V>>());
+        } else if constexpr (is_pair<V>::value) {
+            read(v.first);
+            read(v.second);
         } else {
             schema(*this, v);
         }
@@ -719,6 +731,72 @@ void schema(IO& io, T& r) {
     io.list("ports", r.ports, kMaxPorts);
     io.check(unique_by(r.ports, [](const NeighbourPort& p) { return p.port; }), "ports",
              "a port name appears twice");
+}
+
+template <typename IO, Is<StreamEntry> T>
+void schema(IO& io, T& r) {
+    io.field("id", r.id);
+    io.field("local", r.local);
+    io.text("state", r.state, kMaxShortText);
+    io.check(valid_short_name(r.state), "state", "not a name");
+    io.text("forward", r.forward, kMaxText);
+    io.field("tx_written", r.tx_written);
+    io.field("tx_acked", r.tx_acked);
+    io.field("tx_credit", r.tx_credit);
+    io.field("rx_received", r.rx_received);
+    io.field("rx_read", r.rx_read);
+    io.field("rx_credit", r.rx_credit);
+    io.field("rx_window", r.rx_window);
+    io.field("rx_buffered", r.rx_buffered);
+    io.field("fin_sent", r.fin_sent);
+    io.field("fin_received", r.fin_received);
+}
+
+template <typename IO, Is<StreamSession> T>
+void schema(IO& io, T& r) {
+    io.text("peer", r.peer, kMaxPeerName);
+    io.check(valid_peer_name(r.peer), "peer", "not a peer name or key");
+    io.text("state", r.state, kMaxShortText);
+    io.check(valid_short_name(r.state), "state", "not a name");
+    io.field("session_id", r.session_id);
+    io.field("peer_session_id", r.peer_session_id);
+    io.text("close_error", r.close_error, kMaxShortText);
+    io.check(r.close_error.empty() || valid_reason_name(r.close_error), "close_error",
+             "not a snake_case error name");
+    io.field("closed_by_peer", r.closed_by_peer);
+    io.text("close_reason", r.close_reason, kMaxText);
+    io.field("srtt_us", r.srtt_us);
+    io.field("min_rtt_us", r.min_rtt_us);
+    io.field("rttvar_us", r.rttvar_us);
+    io.field("cwnd", r.cwnd);
+    io.field("ssthresh", r.ssthresh);
+    io.field("bytes_in_flight", r.bytes_in_flight);
+    io.field("tx_max_data", r.tx_max_data);
+    io.field("tx_data", r.tx_data);
+    io.field("rx_max_data", r.rx_max_data);
+    io.field("rx_data", r.rx_data);
+    io.field("rx_window", r.rx_window);
+    io.field("tx_max_streams", r.tx_max_streams);
+    io.field("rx_max_streams", r.rx_max_streams);
+    io.field("buffered", r.buffered);
+    // Each counter is a text name and a u64.
+    io.list("counters", r.counters, kMaxSessionCounters);
+    io.check(std::all_of(r.counters.begin(), r.counters.end(),
+                         [](const auto& c) { return valid_reason_name(c.first); }),
+             "counters", "a name is not snake_case (1 to 64 of a-z 0-9 _)");
+    io.check(unique_by(r.counters, [](const auto& c) { return c.first; }), "counters",
+             "a name appears twice");
+    io.list("streams", r.streams, kMaxStreams);
+    io.check(unique_by(r.streams, [](const StreamEntry& s) { return s.id; }), "streams",
+             "a stream id appears twice");
+}
+
+template <typename IO, Is<StreamsResponse> T>
+void schema(IO& io, T& r) {
+    io.field("enabled", r.enabled);
+    io.field("memory_budget", r.memory_budget);
+    io.field("memory_used", r.memory_used);
+    io.list("sessions", r.sessions, kMaxStreamSessions);
 }
 
 template <typename IO, Is<Failure> T>

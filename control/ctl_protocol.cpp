@@ -36,6 +36,7 @@ const std::array<CommandSpec, kCommandCount> kCommands = {{
     {Command::peer_remove, "peer remove", kPeerRemoveMin, kPeerRemoveMax},
     {Command::reload, "reload", 0, 0},
     {Command::show_neighbours, "show neighbours", 0, 0},
+    {Command::show_streams, "show streams", 0, 0},
 }};
 
 // The variants' alternatives must stay in command-id order: decoding picks

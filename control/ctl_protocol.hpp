@@ -69,6 +69,11 @@ inline constexpr size_t kMaxXstatName = kMaxShortText * 2;  // DPDK's own limit 
 // Per L2 port: learning stops at 4096 entries (NeighbourOptions::max_entries)
 // and the configuration adds at most 256 static ones; the rest is headroom.
 inline constexpr size_t kMaxNeighbours = 65536;
+// show streams: sessions per reply (one per peer with streams), streams per
+// session, named counters per session.
+inline constexpr size_t kMaxStreamSessions = 4096;
+inline constexpr size_t kMaxStreams = 65536;
+inline constexpr size_t kMaxSessionCounters = 64;
 
 // Errno values travel as numbers. They are Linux's (the only platform sluice
 // runs on); a status is 0 or 1..kMaxStatus, the kernel's MAX_ERRNO.
@@ -88,8 +93,9 @@ enum class Command : uint16_t {
     peer_remove = 8,
     reload = 9,
     show_neighbours = 10,
+    show_streams = 11,
 };
-inline constexpr size_t kCommandCount = 10;
+inline constexpr size_t kCommandCount = 11;
 
 // The table the size check and command names come from. A request payload
 // outside [min, max] is refused before decoding; empty requests have max 0.
@@ -283,6 +289,7 @@ using ShowDropsRequest = EmptyRequest<Command::show_drops>;
 using StatsRequest = EmptyRequest<Command::stats>;
 using ReloadRequest = EmptyRequest<Command::reload>;
 using ShowNeighboursRequest = EmptyRequest<Command::show_neighbours>;
+using ShowStreamsRequest = EmptyRequest<Command::show_streams>;
 
 // Adds a peer that is not configured yet; the daemon answers EEXIST when the
 // key or the name is taken (wg set edits existing peers).
@@ -310,7 +317,7 @@ struct PeerRemoveRequest {
 // Alternatives in command-id order (index = id - 1; checked in the .cpp).
 using Request = std::variant<VersionRequest, ShowRequest, ShowLcoresRequest, ShowPortsRequest,
                              ShowDropsRequest, StatsRequest, PeerAddRequest, PeerRemoveRequest,
-                             ReloadRequest, ShowNeighboursRequest>;
+                             ReloadRequest, ShowNeighboursRequest, ShowStreamsRequest>;
 
 Command command_of(const Request& request) noexcept;
 
@@ -620,10 +627,64 @@ struct NeighboursResponse {
     friend bool operator==(const NeighboursResponse&, const NeighboursResponse&) = default;
 };
 
+// ---- show streams: the reliable stream sessions (control/stream_engine.hpp)
+
+// One stream of a session.
+struct StreamEntry {
+    uint64_t id = 0;
+    bool local = false;   // this gateway opened it
+    std::string state;    // short name: "open", "half-closed-local", "half-closed-remote", "reset"
+    std::string forward;  // the forward it serves: its name or "LISTEN -> TARGET"; "" if none
+    uint64_t tx_written = 0;   // bytes the application wrote
+    uint64_t tx_acked = 0;     // lowest byte not yet acknowledged
+    uint64_t tx_credit = 0;    // the peer's MAX_STREAM_DATA
+    uint64_t rx_received = 0;  // highest offset received
+    uint64_t rx_read = 0;      // bytes the application read
+    uint64_t rx_credit = 0;    // the MAX_STREAM_DATA we granted
+    uint64_t rx_window = 0;    // the current receive window
+    uint64_t rx_buffered = 0;  // bytes held for the application
+    bool fin_sent = false, fin_received = false;
+
+    friend bool operator==(const StreamEntry&, const StreamEntry&) = default;
+};
+
+// One peer's stream session.
+struct StreamSession {
+    std::string peer;   // the peer's name, or its public key in base64 (a peer name either way)
+    std::string state;  // short name: "opening", "open", "closed"
+    uint32_t session_id = 0, peer_session_id = 0;
+    std::string close_error;  // "" or the CloseError name ("credit_overrun", ...): snake_case
+    bool closed_by_peer = false;
+    std::string close_reason;
+    uint64_t srtt_us = 0, min_rtt_us = 0, rttvar_us = 0;
+    uint64_t cwnd = 0, ssthresh = 0, bytes_in_flight = 0;  // ssthresh UINT64_MAX: none yet
+    uint64_t tx_max_data = 0, tx_data = 0;                 // session credit both ways
+    uint64_t rx_max_data = 0, rx_data = 0, rx_window = 0;
+    uint64_t tx_max_streams = 0, rx_max_streams = 0;
+    uint64_t buffered = 0;  // bytes in send and receive buffers
+    // Named session counters in the daemon's order; names snake_case, each once.
+    std::vector<std::pair<std::string, uint64_t>> counters;
+    std::vector<StreamEntry> streams;  // each id once
+
+    friend bool operator==(const StreamSession&, const StreamSession&) = default;
+};
+
+// `enabled` false: no peer has `streams:` configured (then `sessions` is
+// empty); true with no sessions: none has opened yet.
+struct StreamsResponse {
+    static constexpr Command kCommand = Command::show_streams;
+
+    bool enabled = false;
+    uint64_t memory_budget = 0, memory_used = 0;  // bytes: the engine's buffer budget
+    std::vector<StreamSession> sessions;
+
+    friend bool operator==(const StreamsResponse&, const StreamsResponse&) = default;
+};
+
 // Alternatives in command-id order, like Request.
 using Response = std::variant<VersionResponse, ShowResponse, LcoresResponse, PortsResponse,
                               DropsResponse, StatsResponse, PeerAddResponse, PeerRemoveResponse,
-                              ReloadResponse, NeighboursResponse>;
+                              ReloadResponse, NeighboursResponse, StreamsResponse>;
 
 Command command_of(const Response& response) noexcept;
 

@@ -137,11 +137,11 @@ enum class Opt : uint8_t {
 constexpr unsigned bit(Command c) {
     return 1u << static_cast<unsigned>(c);
 }
-constexpr unsigned kEveryCommand = bit(Command::version) | bit(Command::show) |
-                                   bit(Command::show_lcores) | bit(Command::show_ports) |
-                                   bit(Command::show_drops) | bit(Command::stats) |
-                                   bit(Command::peer_add) | bit(Command::peer_remove) |
-                                   bit(Command::reload) | bit(Command::show_neighbours);
+constexpr unsigned kEveryCommand =
+    bit(Command::version) | bit(Command::show) | bit(Command::show_lcores) |
+    bit(Command::show_ports) | bit(Command::show_drops) | bit(Command::stats) |
+    bit(Command::peer_add) | bit(Command::peer_remove) | bit(Command::reload) |
+    bit(Command::show_neighbours) | bit(Command::show_streams);
 // --json goes with every command that prints something.
 constexpr unsigned kPrinting = kEveryCommand & ~bit(Command::peer_add);
 
@@ -202,8 +202,8 @@ OrError<CommandLine> parse_words(const std::vector<std::string_view>& words) {
         line.command = Command::show;
         if (words.size() > 1) {
             const std::string_view what = words[1];
-            static constexpr std::array<std::string_view, 4> kTargets = {"lcores", "ports", "drops",
-                                                                         "neighbours"};
+            static constexpr std::array<std::string_view, 5> kTargets = {"lcores", "ports", "drops",
+                                                                         "neighbours", "streams"};
             if (what == "lcores")
                 line.command = Command::show_lcores;
             else if (what == "ports")
@@ -212,9 +212,11 @@ OrError<CommandLine> parse_words(const std::vector<std::string_view>& words) {
                 line.command = Command::show_drops;
             else if (what == "neighbours" || what == "neighbors")  // either spelling
                 line.command = Command::show_neighbours;
+            else if (what == "streams")
+                line.command = Command::show_streams;
             else
                 return usage("unknown show target " + quoted(what) +
-                             ": show takes lcores, ports, drops, neighbours or nothing" +
+                             ": show takes lcores, ports, drops, neighbours, streams or nothing" +
                              did_you_mean(what, kTargets));
             used = 2;
         }
@@ -514,6 +516,9 @@ commands:
   show neighbours        L2 mode's neighbour tables: address, MAC, state, age,
                          next request or expiry, queued packets, per-port
                          counters (also: show neighbors)
+  show streams           reliable stream sessions per peer: state, RTT, window,
+                         credit, buffers, counters, and each stream's
+                         direction, forward and bytes written/acked/read
   stats [--watch [--interval S] [--count N]]
                          port and lcore counters; --watch repeats every S
                          seconds (default 1, 0.1 to 3600) with Rx/Tx pps and

@@ -1,5 +1,6 @@
 // What sluicectl prints for a reply with --json: one line of JSON per reply
 // or per `stats --watch` period.
+#include <cstdint>
 #include <cstdio>
 
 #include "control/json_writer.hpp"
@@ -144,6 +145,45 @@ void json_of(JsonWriter& w, const ctl::NeighboursResponse& r) {
         w.end_array().key("counters").begin_object();
         counters_json(w, p.counters);
         w.end_object().end_object();
+    }
+    w.end_array();
+}
+
+// Empty text as null, like a peer without a name.
+void text_or_null(JsonWriter& w, std::string_view key, const std::string& v) {
+    w.key(key);
+    v.empty() ? w.null() : w.str(v);
+}
+
+void json_of(JsonWriter& w, const ctl::StreamsResponse& r) {
+    w.flag("enabled", r.enabled).num("memory_budget", r.memory_budget);
+    w.num("memory_used", r.memory_used).key("sessions").begin_array();
+    for (const ctl::StreamSession& s : r.sessions) {
+        w.begin_object().str("peer", s.peer).str("state", s.state);
+        w.num("session_id", s.session_id).num("peer_session_id", s.peer_session_id);
+        text_or_null(w, "close_error", s.close_error);
+        w.flag("closed_by_peer", s.closed_by_peer);
+        text_or_null(w, "close_reason", s.close_reason);
+        w.num("srtt_us", s.srtt_us).num("min_rtt_us", s.min_rtt_us).num("rttvar_us", s.rttvar_us);
+        w.num("cwnd", s.cwnd).key("ssthresh");
+        s.ssthresh == UINT64_MAX ? w.null() : w.num(s.ssthresh);
+        w.num("bytes_in_flight", s.bytes_in_flight);
+        w.num("tx_max_data", s.tx_max_data).num("tx_data", s.tx_data);
+        w.num("rx_max_data", s.rx_max_data).num("rx_data", s.rx_data).num("rx_window", s.rx_window);
+        w.num("tx_max_streams", s.tx_max_streams).num("rx_max_streams", s.rx_max_streams);
+        w.num("buffered", s.buffered).key("counters").begin_object();
+        for (const auto& [name, value] : s.counters) w.num(name, value);
+        w.end_object().key("streams").begin_array();
+        for (const ctl::StreamEntry& e : s.streams) {
+            w.begin_object().num("id", e.id).flag("local", e.local).str("state", e.state);
+            text_or_null(w, "forward", e.forward);
+            w.num("tx_written", e.tx_written).num("tx_acked", e.tx_acked);
+            w.num("tx_credit", e.tx_credit).num("rx_received", e.rx_received);
+            w.num("rx_read", e.rx_read).num("rx_credit", e.rx_credit);
+            w.num("rx_window", e.rx_window).num("rx_buffered", e.rx_buffered);
+            w.flag("fin_sent", e.fin_sent).flag("fin_received", e.fin_received).end_object();
+        }
+        w.end_array().end_object();
     }
     w.end_array();
 }

@@ -292,6 +292,86 @@ std::string text_of(const ctl::NeighboursResponse& r) {
     return out;
 }
 
+// Round-trip times, which are microseconds to seconds: "0.35 ms", "12.3 ms",
+// "1250.0 ms"; UINT64_MAX (no sample) as "-".
+std::string rtt_ms(uint64_t us) {
+    if (us == UINT64_MAX) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, us < 10'000 ? "%.2f ms" : "%.1f ms",
+                  static_cast<double>(us) / 1000.0);
+    return buf;
+}
+
+// Who closed a session, why, and the reason in words: "  closed by the
+// peer: credit_overrun (stream 4: ...)". A session still up may carry a
+// reason too (why the one before it closed): "  note: ...".
+std::string close_line(const ctl::StreamSession& s) {
+    if (s.state != "closed")
+        return s.close_reason.empty() ? "" : "  note: " + s.close_reason + "\n";
+    std::string out =
+        std::string("  closed by ") + (s.closed_by_peer ? "the peer" : "this gateway");
+    if (!s.close_error.empty() && s.close_error != "none") out += ": " + s.close_error;
+    if (!s.close_reason.empty()) out += " (" + s.close_reason + ")";
+    return out + "\n";
+}
+
+// "written/acked/credit", and " fin" once the end is sent or received.
+std::string stream_cells(uint64_t a, uint64_t b, uint64_t c, bool fin) {
+    return num(a) + "/" + num(b) + "/" + num(c) + (fin ? " fin" : "");
+}
+
+std::string session_block(const ctl::StreamSession& s) {
+    std::string out = "\npeer: " + s.peer + "\n";
+    out += "  state: " + s.state + ", session " + hex32(s.session_id) + ", peer session " +
+           hex32(s.peer_session_id) + "\n";
+    out += close_line(s);
+    out += "  rtt: " + rtt_ms(s.srtt_us) + " (min " + rtt_ms(s.min_rtt_us) + ", var " +
+           rtt_ms(s.rttvar_us) + ")\n";
+    out += "  cwnd: " + num(s.cwnd) + ", in flight: " + num(s.bytes_in_flight) +
+           ", ssthresh: " + (s.ssthresh == UINT64_MAX ? "-" : num(s.ssthresh)) + "\n";
+    out += "  session credit: tx " + num(s.tx_data) + "/" + num(s.tx_max_data) + ", rx " +
+           num(s.rx_data) + "/" + num(s.rx_max_data) + " (window " + num(s.rx_window) + ")\n";
+    out += "  streams: " + num(s.streams.size()) + " (limit tx " + num(s.tx_max_streams) + ", rx " +
+           num(s.rx_max_streams) + "), buffered: " + num(s.buffered) + "\n";
+    if (!s.streams.empty()) {
+        std::vector<std::vector<std::string>> rows = {{"id", "dir", "state", "forward",
+                                                       "tx written/acked/credit",
+                                                       "rx received/read/credit", "buf"}};
+        for (const ctl::StreamEntry& e : s.streams)
+            rows.push_back({num(e.id), e.local ? "local" : "remote", e.state,
+                            e.forward.empty() ? "-" : e.forward,
+                            stream_cells(e.tx_written, e.tx_acked, e.tx_credit, e.fin_sent),
+                            stream_cells(e.rx_received, e.rx_read, e.rx_credit, e.fin_received),
+                            num(e.rx_buffered)});
+        const std::string lines = table(rows, {false, true, true, true, true, true, false});
+        for (size_t at = 0; at < lines.size();) {
+            const size_t end = lines.find('\n', at) + 1;
+            out += "  " + lines.substr(at, end - at);
+            at = end;
+        }
+    }
+    if (!s.counters.empty()) {
+        std::vector<std::pair<std::string_view, uint64_t>> pairs;
+        for (const auto& [name, value] : s.counters) pairs.emplace_back(name, value);
+        out += wrapped_pairs("  counters: ", pairs);
+    }
+    return out;
+}
+
+// A header line for the engine's buffer budget, then a block per session.
+std::string text_of(const ctl::StreamsResponse& r) {
+    if (!r.enabled) return "streams: not enabled (no peer has `streams:` in the configuration)\n";
+    const std::string budget =
+        r.memory_budget ? " of " + human_bytes(r.memory_budget) : std::string(" (no budget)");
+    const size_t n = r.sessions.size();
+    const std::string sessions =
+        n == 0 ? std::string("no sessions") : num(n) + (n == 1 ? " session" : " sessions");
+    std::string out =
+        "streams: buffers use " + human_bytes(r.memory_used) + budget + "; " + sessions + "\n";
+    for (const ctl::StreamSession& s : r.sessions) out += session_block(s);
+    return out;
+}
+
 std::string text_of(const ctl::DropsResponse& r) {
     std::vector<std::string> head = {"reason", "total"};
     for (const uint32_t id : r.lcore_ids) head.push_back("lcore " + num(id));

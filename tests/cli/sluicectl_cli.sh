@@ -42,8 +42,8 @@ key=ERERERERERERERERERERERERERERERERERERERERERE=
 run --help
 [ "$rc" -eq 0 ] || fail "--help: exit $rc"
 [ -z "$err" ] || fail "--help: wrote to stderr: $err"
-for word in "show lcores" "show ports" "show drops" "stats" "peer add" "peer remove" "reload" \
-    "version"; do
+for word in "show lcores" "show ports" "show drops" "show neighbours" "show streams" "stats" \
+    "peer add" "peer remove" "reload" "version"; do
     [[ $out == *"$word"* ]] || fail "--help does not list '$word'"
 done
 run help
@@ -57,6 +57,7 @@ run --version
 
 expect_error 64 '*unknown command "frobnicate"*' frobnicate
 expect_error 64 '*unknown option "--frob"*' --frob show
+expect_error 64 '*unexpected argument "site-b"*' show streams site-b
 expect_error 64 '*peer add needs*' peer add
 expect_error 65 '*bad public key*' peer add not-a-key
 expect_error 65 '*--allowed-ips*' peer add "$key" --allowed-ips 10.0.0.1/8
@@ -99,8 +100,8 @@ if ! command -v python3 >/dev/null 2>&1; then
     exit 0
 fi
 
-# Speaks just enough of docs/control-protocol.md: answers version and stats,
-# refuses peer remove with ENOENT, and ignores reload (so the client times out
+# Speaks just enough of docs/control-protocol.md: answers version, stats and
+# show streams, refuses peer remove with ENOENT, and ignores reload (so the client times out
 # unless it is interrupted). One connection at a time, many requests each.
 cat >"$tmp/fake_daemon.py" <<'PY'
 import os, socket, struct, sys
@@ -118,6 +119,17 @@ def text(s):
 def frame(cmd, rid, status, payload):
     return (b"SLCT" + struct.pack("<HHB3xIII", 1, cmd, 1, rid, status, len(payload)) + payload)
 
+# show streams: one open session with a stream and two counters.
+def streams():
+    stream = (struct.pack("<QB", 4, 1) + text("open") + text("ssh") +
+              struct.pack("<8Q", 1024, 1000, 65536, 2048, 2000, 65536, 65536, 48) + bytes([1, 0]))
+    session = (text("site-b") + text("open") + struct.pack("<II", 42, 23) + text("") + bytes([0]) +
+               text("") + struct.pack("<14Q", 12345, 850, 2500, 123456, 2**64 - 1, 4096, 4194304,
+                                      1048576, 4194304, 524288, 2097152, 100, 64, 8192) +
+               struct.pack("<I", 2) + text("packets_sent") + struct.pack("<Q", 10) +
+               text("packets_lost") + struct.pack("<Q", 0) + struct.pack("<I", 1) + stream)
+    return bytes([1]) + struct.pack("<QQI", 64 << 20, 20480, 1) + session
+
 snapshot = 0
 def reply(cmd, rid):
     global snapshot
@@ -132,6 +144,8 @@ def reply(cmd, rid):
                      struct.pack("<I", 1) + port + struct.pack("<I", 0))
     if cmd == 8:
         return frame(8, rid, 2, text('no peer named "x"'))
+    if cmd == 11:
+        return frame(11, rid, 0, streams())
     return None
 
 def read_exact(conn, n):
@@ -174,6 +188,23 @@ run --socket "$sock" --json version
 [[ $out == "{"*'"wg7"'*"}" ]] || fail "--json version printed: $out"
 
 expect_error 1 'sluicectl: peer remove: no peer named "x" (ENOENT)' --socket "$sock" peer remove --name x
+
+run --socket "$sock" show streams
+[ "$rc" -eq 0 ] || fail "show streams: exit $rc: $err"
+[[ $out == "streams: buffers use 20.00 KiB of 64.00 MiB; 1 session"* ]] || fail "show streams printed: $out"
+[[ $out == *"peer: site-b"* && $out == *"rtt: 12.3 ms (min 0.85 ms, var 2.50 ms)"* ]] ||
+    fail "show streams session block: $out"
+[[ $out =~ 4\ +local\ +open\ +ssh\ +1024/1000/65536\ fin\ +2048/2000/65536\ +48 ]] ||
+    fail "show streams stream row: $out"
+[[ $out == *"counters: packets_sent=10 packets_lost=0"* ]] || fail "show streams counters: $out"
+
+run --socket "$sock" --json show streams
+[ "$rc" -eq 0 ] || fail "--json show streams: exit $rc: $err"
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "--json show streams: not one line: $out"
+[[ $out == '{"enabled":true,"memory_budget":67108864,"memory_used":20480,"sessions":[{"peer":"site-b"'* ]] ||
+    fail "--json show streams printed: $out"
+[[ $out == *'"ssthresh":null,'* && $out == *'"counters":{"packets_sent":10,"packets_lost":0}'* ]] ||
+    fail "--json show streams fields: $out"
 
 run --socket "$sock" stats
 [ "$rc" -eq 0 ] || fail "stats: exit $rc: $err"

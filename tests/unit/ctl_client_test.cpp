@@ -214,6 +214,15 @@ std::shared_ptr<HandlerTable> daemon_table() {
     table->add<PeerRemoveRequest>([](const PeerRemoveRequest&) -> Outcome<PeerRemoveRequest> {
         return Failure{ENOENT, "no peer named \"x\""};
     });
+    table->add<ShowStreamsRequest>([](const ShowStreamsRequest&) -> Outcome<ShowStreamsRequest> {
+        StreamSession s;
+        s.peer = "site-a";
+        s.state = "open";
+        s.ssthresh = UINT64_MAX;
+        s.counters = {{"packets_sent", 3}};
+        s.streams = {{4, true, "open", "ssh", 10, 10, 65536, 0, 0, 65536, 65536, 0, false, false}};
+        return StreamsResponse{true, 1 << 20, 4096, {s}};
+    });
     return table;
 }
 
@@ -254,6 +263,22 @@ TEST(CtlClient, ShowWithPeers) {
     EXPECT_EQ(show.peers[0].keypairs.size(), 1u);
     EXPECT_EQ(show.peers[1].public_key, filled(0x33));
     EXPECT_FALSE(show.peers[1].handshake_age_ms.has_value());
+}
+
+TEST(CtlClient, ShowStreams) {
+    FakeDaemon daemon(serve(daemon_table()));
+    Client client = connected(daemon);
+    const auto reply = client.call(ShowStreamsRequest{}, 1s);
+    ASSERT_TRUE(reply.ok()) << describe(reply.error());
+    const auto& streams = std::get<StreamsResponse>(reply.value());
+    EXPECT_TRUE(streams.enabled);
+    EXPECT_EQ(streams.memory_used, 4096u);
+    ASSERT_EQ(streams.sessions.size(), 1u);
+    EXPECT_EQ(streams.sessions[0].peer, "site-a");
+    EXPECT_EQ(streams.sessions[0].ssthresh, UINT64_MAX);
+    EXPECT_EQ(streams.sessions[0].counters.at(0).second, 3u);
+    ASSERT_EQ(streams.sessions[0].streams.size(), 1u);
+    EXPECT_EQ(streams.sessions[0].streams[0].forward, "ssh");
 }
 
 TEST(CtlClient, PeerAddCarriesEveryField) {

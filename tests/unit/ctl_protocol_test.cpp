@@ -63,7 +63,8 @@ std::vector<Request> sample_requests() {
             PeerRemoveRequest{key_of(0x33)},
             PeerRemoveRequest{std::string("site b")},
             ReloadRequest{},
-            ShowNeighboursRequest{}};
+            ShowNeighboursRequest{},
+            ShowStreamsRequest{}};
 }
 
 ShowResponse sample_show() {
@@ -106,6 +107,53 @@ NeighboursResponse sample_neighbours() {
     return {"dpdk", {lan, wan}};
 }
 
+// Two sessions, one open with streams and counters, one closed by the peer;
+// every field set.
+StreamsResponse sample_streams() {
+    StreamSession open;
+    open.peer = "site-b";
+    open.state = "open";
+    open.session_id = 0x2a;
+    open.peer_session_id = 0x17;
+    open.srtt_us = 12'345;
+    open.min_rtt_us = 850;
+    open.rttvar_us = 2'500;
+    open.cwnd = 123'456;
+    open.ssthresh = UINT64_MAX;
+    open.bytes_in_flight = 4096;
+    open.tx_max_data = 4'194'304;
+    open.tx_data = 1'048'576;
+    open.rx_max_data = 4'194'304;
+    open.rx_data = 524'288;
+    open.rx_window = 2'097'152;
+    open.tx_max_streams = 100;
+    open.rx_max_streams = 64;
+    open.buffered = 8192;
+    open.counters = {{"packets_sent", 10}, {"packets_received", 12}, {"bytes_sent", 1ull << 40}};
+    open.streams = {
+        {0, true, "open", "ssh", 1024, 1000, 65536, 2048, 2000, 65536, 131072, 48, true, false},
+        {3, false, "half-closed-remote", "127.0.0.1:2222 -> 10.0.0.7:22", 10, 5, 65536, 300, 100,
+         65536, 65536, 200, false, true},
+    };
+    // Every number different, so that a swapped field shows.
+    StreamSession closed;
+    closed.peer = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    closed.state = "closed";
+    closed.session_id = 7;
+    closed.peer_session_id = 9;
+    closed.close_error = "credit_overrun";
+    closed.closed_by_peer = true;
+    closed.close_reason = "stream 4: 70000 beyond 65536";
+    uint64_t next = 1;
+    for (uint64_t* field :
+         {&closed.srtt_us, &closed.min_rtt_us, &closed.rttvar_us, &closed.cwnd, &closed.ssthresh,
+          &closed.bytes_in_flight, &closed.tx_max_data, &closed.tx_data, &closed.rx_max_data,
+          &closed.rx_data, &closed.rx_window, &closed.tx_max_streams, &closed.rx_max_streams,
+          &closed.buffered})
+        *field = next++;
+    return {true, 64ull << 20, 20 * 1024, {open, closed}};
+}
+
 std::vector<Response> sample_responses() {
     LcoresResponse lcores{{{1, "worker", {10, 1000, 20, 2000, 3}, 500, 1000, 7, 8},
                            {2, "worker", {11, 1100, 21, 2100, 0}, 0, 0}}};
@@ -129,7 +177,10 @@ std::vector<Response> sample_responses() {
             PeerRemoveResponse{key_of(0x77), "site-c"},
             ReloadResponse{1, 2, 3, {"peers[0]: a warning", "another one"}},
             sample_neighbours(),
-            NeighboursResponse{"kernel", {}}};
+            NeighboursResponse{"kernel", {}},
+            sample_streams(),
+            StreamsResponse{true, 1 << 20, 0, {}},
+            StreamsResponse{}};
 }
 
 Bytes encoded(const Request& r, uint32_t id = 7) {
@@ -1006,6 +1057,176 @@ TEST(CtlDecode, NeighbourRules) {
     EXPECT_EQ(neighbour_state_name(static_cast<NeighbourState>(9)), "?");
 }
 
+// show streams: one session "b", open, with `streams` streams and
+// `counters` counters; nothing else set.
+StreamsResponse one_session(size_t streams, size_t counters = 0) {
+    StreamSession s;
+    s.peer = "b";
+    s.state = "open";
+    for (size_t i = 0; i < counters; ++i) s.counters.push_back({"c" + std::to_string(i), i});
+    for (size_t i = 0; i < streams; ++i) {
+        StreamEntry e;
+        e.id = i * 4;
+        e.state = "open";
+        s.streams.push_back(e);
+    }
+    return {true, 1000, 10, {s}};
+}
+
+// Offsets in one_session(n)'s payload: enabled 1, memory_budget and
+// memory_used 16, the sessions count 4; then the session: peer 2+1, state
+// 2+4, session ids 8, close_error 2, closed_by_peer 1, close_reason 2,
+// fourteen u64 (112), the counters count 4, the streams count 4. A stream:
+// id 8, local 1, state 2+4, forward 2, eight u64 (64), fin_sent, fin_received.
+constexpr size_t kSessionsCountAt = 1 + 16;
+constexpr size_t kPeerAt = kSessionsCountAt + 4;
+constexpr size_t kCloseErrorAt = kPeerAt + 3 + 6 + 8;
+constexpr size_t kCountersCountAt = kCloseErrorAt + 2 + 1 + 2 + 112;
+constexpr size_t kStreamsCountAt = kCountersCountAt + 4;
+constexpr size_t kFirstStreamAt = kStreamsCountAt + 4;
+constexpr size_t kStreamSize = 8 + 1 + 6 + 2 + 64 + 2;
+
+TEST(CtlDecode, StreamsCutAtEveryByte) {
+    const Frame f = one_frame(Kind::response, encode_response(sample_streams(), 1));
+    ASSERT_TRUE(decode_response(f).ok());
+    for (size_t cut = 0; cut < f.payload.size(); ++cut) {
+        Frame g = f;
+        g.payload.resize(cut);
+        EXPECT_EQ(decode_error(g).code, Errc::short_payload) << cut;
+    }
+    Frame longer = f;
+    longer.payload.push_back(0);
+    EXPECT_EQ(decode_error(longer).code, Errc::trailing_bytes);
+}
+
+TEST(CtlDecode, StreamsLayout) {
+    const Frame f = one_frame(Kind::response, encode_response(one_session(1), 1));
+    ASSERT_EQ(f.payload.size(), kFirstStreamAt + kStreamSize);
+    EXPECT_EQ(f.payload[0], 1);     // enabled
+    EXPECT_EQ(f.payload[1], 0xe8);  // memory_budget 1000
+    EXPECT_EQ(f.payload[2], 0x03);
+    EXPECT_EQ(f.payload[9], 10);  // memory_used
+    EXPECT_EQ(f.payload[kSessionsCountAt], 1);
+    EXPECT_EQ(f.payload[kPeerAt], 1);
+    EXPECT_EQ(f.payload[kPeerAt + 2], 'b');
+    EXPECT_EQ(f.payload[kCountersCountAt], 0);
+    EXPECT_EQ(f.payload[kStreamsCountAt], 1);
+    EXPECT_EQ(f.payload[kFirstStreamAt + 9], 4);  // the stream's state length
+    // A counter is a text and a u64.
+    const Frame c = one_frame(Kind::response, encode_response(one_session(0, 1), 1));
+    ASSERT_EQ(c.payload.size(), kStreamsCountAt + 4 + 2 + 2 + 8);
+    EXPECT_EQ(c.payload[kCountersCountAt + 4], 2);
+    EXPECT_EQ(c.payload[kCountersCountAt + 6], 'c');
+    EXPECT_EQ(c.payload[kCountersCountAt + 7], '0');
+}
+
+TEST(CtlDecode, StreamCounts) {
+    const Frame f = one_frame(Kind::response, encode_response(one_session(1, 1), 1));
+    const size_t streams_count_at = kStreamsCountAt + 12;  // after the one counter
+    ASSERT_EQ(f.payload[streams_count_at], 1);
+    auto with_count = [&f](size_t at, uint32_t count) {
+        Frame g = f;
+        for (size_t i = 0; i < 4; ++i) g.payload[at + i] = static_cast<uint8_t>(count >> (8 * i));
+        return decode_error(g);
+    };
+    EXPECT_EQ(with_count(kSessionsCountAt, 0xffffffff).detail,
+              "sessions: 4294967295 entries, at most 4096");
+    EXPECT_EQ(with_count(kSessionsCountAt, 4097).detail, "sessions: 4097 entries, at most 4096");
+    EXPECT_EQ(with_count(kCountersCountAt, 65).detail,
+              "sessions[0].counters: 65 entries, at most 64");
+    EXPECT_EQ(with_count(streams_count_at, 65537).detail,
+              "sessions[0].streams: 65537 entries, at most 65536");
+    // Within the limits but more than the bytes left: refused before building them.
+    const Error lying = with_count(streams_count_at, 65536);
+    EXPECT_EQ(lying.code, Errc::short_payload);
+    EXPECT_EQ(lying.detail, "sessions[0].streams: 65536 entries announced, " +
+                                std::to_string(f.payload.size() - streams_count_at - 4) +
+                                " bytes left");
+    EXPECT_EQ(with_count(kSessionsCountAt, 4096).code, Errc::short_payload);
+
+    // At the limits is fine; one more is refused by the daemon's encoder.
+    auto round_trip = [](const StreamsResponse& r) {
+        const auto back = decode_response(one_frame(Kind::response, encode_response(r, 1)));
+        EXPECT_TRUE(back.ok()) << describe(back.error());
+        return back.ok() && back.value() == Response(r);
+    };
+    auto refused = [](const StreamsResponse& r) {
+        const auto back = decode_response(one_frame(Kind::response, encode_response(r, 1)));
+        EXPECT_FALSE(back.ok());
+        if (back.ok()) return std::string();
+        EXPECT_EQ(back.error().status, static_cast<uint32_t>(EPROTO));
+        return back.error().detail;
+    };
+    EXPECT_TRUE(round_trip(one_session(kMaxStreams, kMaxSessionCounters)));
+    EXPECT_EQ(refused(one_session(kMaxStreams + 1)),
+              "sluiced built an invalid reply: sessions[0].streams: too many entries");
+    EXPECT_EQ(refused(one_session(0, kMaxSessionCounters + 1)),
+              "sluiced built an invalid reply: sessions[0].counters: too many entries");
+    StreamsResponse many = one_session(0);
+    many.sessions.resize(kMaxStreamSessions, many.sessions[0]);
+    EXPECT_TRUE(round_trip(many));
+    many.sessions.push_back(many.sessions[0]);
+    EXPECT_EQ(refused(many), "sluiced built an invalid reply: sessions: too many entries");
+}
+
+TEST(CtlDecode, StreamRules) {
+    auto refused = [](const StreamsResponse& r) {
+        const auto back = decode_response(one_frame(Kind::response, encode_response(r, 1)));
+        EXPECT_FALSE(back.ok());
+        return back.ok() ? std::string() : back.error().detail;
+    };
+    const std::string invalid = "sluiced built an invalid reply: ";
+    StreamsResponse r = one_session(2, 2);
+    r.sessions[0].streams[1].id = 0;
+    EXPECT_EQ(refused(r), invalid + "sessions[0].streams: a stream id appears twice");
+    r = one_session(0, 2);
+    r.sessions[0].counters[1].first = "c0";
+    EXPECT_EQ(refused(r), invalid + "sessions[0].counters: a name appears twice");
+    r.sessions[0].counters[1].first = "Lost-Packets";
+    EXPECT_EQ(refused(r),
+              invalid + "sessions[0].counters: a name is not snake_case (1 to 64 of a-z 0-9 _)");
+    r = one_session(0);
+    r.sessions[0].peer = "";
+    EXPECT_EQ(refused(r), invalid + "sessions[0].peer: not a peer name or key");
+    r.sessions[0].peer = std::string(65, 'p');
+    EXPECT_EQ(refused(r), invalid + "sessions[0].peer: text too long");
+    r = one_session(0);
+    r.sessions[0].state = "";
+    EXPECT_EQ(refused(r), invalid + "sessions[0].state: not a name");
+    r = one_session(0);
+    r.sessions[0].close_error = "Credit Overrun";
+    EXPECT_EQ(refused(r), invalid + "sessions[0].close_error: not a snake_case error name");
+    r = one_session(0);
+    r.sessions[0].close_reason = "two\nlines";
+    EXPECT_EQ(refused(r),
+              invalid + "sessions[0].close_reason: text is not printable UTF-8 on one line");
+    r = one_session(1);
+    r.sessions[0].streams[0].state = "half closed";
+    EXPECT_EQ(refused(r), invalid + "sessions[0].streams[0].state: not a name");
+    r = one_session(1);
+    r.sessions[0].streams[0].forward = "a\x1b[2Jb";
+    EXPECT_EQ(refused(r),
+              invalid + "sessions[0].streams[0].forward: text is not printable UTF-8 on one line");
+
+    // The decoder holds the same rules against bytes no encoder made.
+    const Frame f = one_frame(Kind::response, encode_response(one_session(1), 1));
+    Frame flag = f;
+    flag.payload[kFirstStreamAt + 8] = 2;  // local
+    EXPECT_EQ(decode_error(flag).detail, "sessions[0].streams[0].local: boolean not 0 or 1");
+    Frame fin = f;
+    fin.payload[fin.payload.size() - 1] = 7;  // fin_received
+    EXPECT_EQ(decode_error(fin).detail, "sessions[0].streams[0].fin_received: boolean not 0 or 1");
+    Frame enabled = f;
+    enabled.payload[0] = 2;
+    EXPECT_EQ(decode_error(enabled).detail, "enabled: boolean not 0 or 1");
+    Frame peer = f;
+    peer.payload[kPeerAt + 2] = ' ';  // a name of one space
+    EXPECT_EQ(decode_error(peer).detail, "sessions[0].peer: not a peer name or key");
+    Frame error = f;
+    error.payload[kCloseErrorAt] = 65;  // a close_error of 65 bytes
+    EXPECT_EQ(decode_error(error).detail, "sessions[0].close_error: text of 65 bytes, at most 64");
+}
+
 // ---- What sluicectl prints for the port fields ------------------------------------------------
 
 TEST(CtlRenderPorts, WhyNotesAndWrappedXstats) {
@@ -1211,6 +1432,8 @@ TEST(CtlCommands, TableIsInIdOrderWithUniqueNames) {
     // Appended, so that the ids before it kept their numbers.
     EXPECT_EQ(static_cast<uint16_t>(Command::show_neighbours), 10);
     EXPECT_EQ(command_name(Command::show_neighbours), "show neighbours");
+    EXPECT_EQ(static_cast<uint16_t>(Command::show_streams), 11);
+    EXPECT_EQ(command_name(Command::show_streams), "show streams");
 }
 
 TEST(CtlCommands, ErrnoForEachError) {

@@ -66,6 +66,7 @@ TEST(SluicectlArgs, EveryShowTakesJson) {
         {{"show", "drops", "--json"}, Command::show_drops},
         {{"show", "neighbours", "--json"}, Command::show_neighbours},
         {{"--json", "show", "neighbors"}, Command::show_neighbours},
+        {{"show", "streams", "--json"}, Command::show_streams},
         {{"stats", "--json"}, Command::stats},
         {{"version", "--json"}, Command::version},
         {{"reload", "--json"}, Command::reload},
@@ -168,6 +169,15 @@ TEST(SluicectlArgs, ShowNeighboursEitherSpelling) {
     }
 }
 
+TEST(SluicectlArgs, ShowStreams) {
+    const Invocation inv = parsed({"-i", "wg0", "show", "streams"});
+    EXPECT_EQ(inv.action, Invocation::Action::request);
+    EXPECT_EQ(inv.request, ctl::Request(ctl::ShowStreamsRequest{}));
+    EXPECT_FALSE(inv.json);
+    EXPECT_EQ(inv.interface, "wg0");
+    EXPECT_TRUE(parsed({"--json", "show", "streams"}).json);
+}
+
 TEST(SluicectlArgs, ArgcArgvForm) {
     const char* argv[] = {"sluicectl", "-i", "wg0", "show", "drops", nullptr};
     const auto r = parse_args(5, argv);
@@ -194,23 +204,36 @@ std::vector<BadCase> bad_cases() {
         {{"show", "peers"},
          64,
          "sluicectl: unknown show target \"peers\": show takes lcores, ports, drops, "
-         "neighbours or nothing" +
+         "neighbours, streams or nothing" +
              kHint},
         {{"show", "port"},
          64,
          "sluicectl: unknown show target \"port\": show takes lcores, ports, drops, "
-         "neighbours or nothing; did you mean \"ports\"?" +
+         "neighbours, streams or nothing; did you mean \"ports\"?" +
              kHint},
         {{"show", "lcores", "extra"}, 64, "sluicectl: unexpected argument \"extra\"" + kHint},
         {{"show", "neighbour"},
          64,
          "sluicectl: unknown show target \"neighbour\": show takes lcores, ports, drops, "
-         "neighbours or nothing; did you mean \"neighbours\"?" +
+         "neighbours, streams or nothing; did you mean \"neighbours\"?" +
              kHint},
         {{"show", "neighbors", "lan"}, 64, "sluicectl: unexpected argument \"lan\"" + kHint},
         {{"show", "neighbours", "--watch"},
          64,
          "sluicectl: --watch does not go with show neighbours" + kHint},
+        {{"show", "stream"},
+         64,
+         "sluicectl: unknown show target \"stream\": show takes lcores, ports, drops, "
+         "neighbours, streams or nothing; did you mean \"streams\"?" +
+             kHint},
+        {{"show", "streams", "site-b"}, 64, "sluicectl: unexpected argument \"site-b\"" + kHint},
+        {{"show", "streams", "all", "now"}, 64, "sluicectl: unexpected argument \"all\"" + kHint},
+        {{"show", "streams", "--watch"},
+         64,
+         "sluicectl: --watch does not go with show streams" + kHint},
+        {{"show", "streams", "--name", "x"},
+         64,
+         "sluicectl: --name does not go with show streams" + kHint},
         {{"help", "me"}, 64, "sluicectl: unexpected argument \"me\"" + kHint},
         {{"peer"}, 64, "sluicectl: peer needs add or remove" + kHint},
         {{"peer", "list"},
@@ -706,6 +729,131 @@ TEST(SluicectlRender, NeighboursJson) {
               "\"too_big_sent\":0,\"punted_learn\":0,\"punted_await\":0,\"punt_full\":0}}]}\n");
     EXPECT_EQ(render_json(ctl::NeighboursResponse{"kernel", {}}),
               "{\"driver\":\"kernel\",\"ports\":[]}\n");
+}
+
+// Two sessions: one open with two streams and counters, one the peer closed.
+ctl::StreamsResponse fixed_streams() {
+    ctl::StreamSession open;
+    open.peer = "site-b";
+    open.state = "open";
+    open.session_id = 0x2a;
+    open.peer_session_id = 0x17;
+    open.srtt_us = 12'345;
+    open.min_rtt_us = 850;
+    open.rttvar_us = 2'500;
+    open.cwnd = 123'456;
+    open.ssthresh = UINT64_MAX;
+    open.bytes_in_flight = 4096;
+    open.tx_max_data = 4'194'304;
+    open.tx_data = 1'048'576;
+    open.rx_max_data = 4'194'304;
+    open.rx_data = 524'288;
+    open.rx_window = 2'097'152;
+    open.tx_max_streams = 100;
+    open.rx_max_streams = 64;
+    open.buffered = 8192;
+    open.counters = {{"packets_sent", 10}, {"packets_received", 12}, {"packets_lost", 0}};
+    open.streams = {
+        {0, true, "open", "ssh", 1024, 1024, 65536, 2048, 2048, 65536, 65536, 0, false, false},
+        {3, false, "half-closed-remote", "", 10, 5, 65536, 300, 100, 65536, 65536, 200, false,
+         true},
+    };
+    ctl::StreamSession closed;
+    closed.peer = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    closed.state = "closed";
+    closed.session_id = 7;
+    closed.close_error = "credit_overrun";
+    closed.closed_by_peer = true;
+    closed.close_reason = "stream 4: 70000 beyond 65536";
+    closed.ssthresh = 60'000;
+    return {true, 64ull << 20, 20 * 1024, {open, closed}};
+}
+
+TEST(SluicectlRender, Streams) {
+    EXPECT_EQ(render_text(fixed_streams()),
+              "streams: buffers use 20.00 KiB of 64.00 MiB; 2 sessions\n"
+              "\n"
+              "peer: site-b\n"
+              "  state: open, session 0x0000002a, peer session 0x00000017\n"
+              "  rtt: 12.3 ms (min 0.85 ms, var 2.50 ms)\n"
+              "  cwnd: 123456, in flight: 4096, ssthresh: -\n"
+              "  session credit: tx 1048576/4194304, rx 524288/4194304 (window 2097152)\n"
+              "  streams: 2 (limit tx 100, rx 64), buffered: 8192\n"
+              "  id  dir     state               forward  tx written/acked/credit  "
+              "rx received/read/credit  buf\n"
+              "   0  local   open                ssh      1024/1024/65536          "
+              "2048/2048/65536            0\n"
+              "   3  remote  half-closed-remote  -        10/5/65536               "
+              "300/100/65536 fin        200\n"
+              "  counters: packets_sent=10 packets_received=12 packets_lost=0\n"
+              "\n"
+              "peer: QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\n"
+              "  state: closed, session 0x00000007, peer session 0x00000000\n"
+              "  closed by the peer: credit_overrun (stream 4: 70000 beyond 65536)\n"
+              "  rtt: 0.00 ms (min 0.00 ms, var 0.00 ms)\n"
+              "  cwnd: 0, in flight: 0, ssthresh: 60000\n"
+              "  session credit: tx 0/0, rx 0/0 (window 0)\n"
+              "  streams: 0 (limit tx 0, rx 0), buffered: 0\n");
+    ctl::StreamsResponse ours = fixed_streams();
+    ours.sessions.erase(ours.sessions.begin());
+    ours.sessions[0].closed_by_peer = false;
+    ours.sessions[0].close_error = "idle_timeout";
+    ours.sessions[0].close_reason = "";
+    ours.sessions[0].srtt_us = 1'250'000;
+    ours.sessions[0].min_rtt_us = UINT64_MAX;
+    const std::string text = render_text(ours);
+    EXPECT_NE(text.find("; 1 session\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\n  closed by this gateway: idle_timeout\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\n  rtt: 1250.0 ms (min -, var 0.00 ms)\n"), std::string::npos) << text;
+    ours.sessions[0].close_error = "none";
+    ours.sessions[0].close_reason = "shutting down";
+    EXPECT_NE(render_text(ours).find("\n  closed by this gateway (shutting down)\n"),
+              std::string::npos)
+        << render_text(ours);
+    // A live session may say why the one before it closed.
+    ours.sessions[0].state = "opening";
+    ours.sessions[0].close_error = "";
+    ours.sessions[0].close_reason = "previous session: idle_timeout";
+    EXPECT_NE(render_text(ours).find("\n  note: previous session: idle_timeout\n"),
+              std::string::npos)
+        << render_text(ours);
+    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 0, 100, {}}),
+              "streams: buffers use 100 B (no budget); no sessions\n");
+    EXPECT_EQ(render_text(ctl::StreamsResponse{}),
+              "streams: not enabled (no peer has `streams:` in the configuration)\n");
+    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 1 << 20, 0, {}}),
+              "streams: buffers use 0 B of 1.00 MiB; no sessions\n");
+}
+
+TEST(SluicectlRender, StreamsJson) {
+    ctl::StreamsResponse r = fixed_streams();
+    r.sessions[0].streams.pop_back();
+    EXPECT_EQ(
+        render_json(r),
+        "{\"enabled\":true,\"memory_budget\":67108864,\"memory_used\":20480,\"sessions\":[{"
+        "\"peer\":\"site-b\",\"state\":\"open\",\"session_id\":42,\"peer_session_id\":23,"
+        "\"close_error\":null,\"closed_by_peer\":false,\"close_reason\":null,\"srtt_us\":12345,"
+        "\"min_rtt_us\":850,\"rttvar_us\":2500,\"cwnd\":123456,\"ssthresh\":null,"
+        "\"bytes_in_flight\":4096,\"tx_max_data\":4194304,\"tx_data\":1048576,"
+        "\"rx_max_data\":4194304,\"rx_data\":524288,\"rx_window\":2097152,"
+        "\"tx_max_streams\":100,\"rx_max_streams\":64,\"buffered\":8192,\"counters\":{"
+        "\"packets_sent\":10,\"packets_received\":12,\"packets_lost\":0},\"streams\":[{"
+        "\"id\":0,\"local\":true,\"state\":\"open\",\"forward\":\"ssh\",\"tx_written\":1024,"
+        "\"tx_acked\":1024,\"tx_credit\":65536,\"rx_received\":2048,\"rx_read\":2048,"
+        "\"rx_credit\":65536,\"rx_window\":65536,\"rx_buffered\":0,\"fin_sent\":false,"
+        "\"fin_received\":false}]},{\"peer\":\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\","
+        "\"state\":\"closed\",\"session_id\":7,\"peer_session_id\":0,\"close_error\":"
+        "\"credit_overrun\",\"closed_by_peer\":true,\"close_reason\":\"stream 4: 70000 beyond "
+        "65536\",\"srtt_us\":0,\"min_rtt_us\":0,\"rttvar_us\":0,\"cwnd\":0,\"ssthresh\":60000,"
+        "\"bytes_in_flight\":0,\"tx_max_data\":0,\"tx_data\":0,\"rx_max_data\":0,\"rx_data\":0,"
+        "\"rx_window\":0,\"tx_max_streams\":0,\"rx_max_streams\":0,\"buffered\":0,"
+        "\"counters\":{},\"streams\":[]}]}\n");
+    r.sessions[0].streams[0].forward = "";
+    r.sessions[0].streams[0].fin_sent = true;
+    EXPECT_NE(render_json(r).find("\"forward\":null,"), std::string::npos);
+    EXPECT_NE(render_json(r).find("\"fin_sent\":true,"), std::string::npos);
+    EXPECT_EQ(render_json(ctl::StreamsResponse{}),
+              "{\"enabled\":false,\"memory_budget\":0,\"memory_used\":0,\"sessions\":[]}\n");
 }
 
 TEST(SluicectlRender, Drops) {
