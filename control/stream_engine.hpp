@@ -23,7 +23,41 @@
 //     named CloseError, sent to the peer in a CLOSE frame.
 //
 // Stream ids: the side with the even flag opens 0, 2, 4...; the other 1, 3, 5...
-// Ids are used in order, so the n-th stream a side opens is 2n + parity.
+// Ids are used in order, so the n-th stream a side opens is 2n + parity. A
+// peer frame naming id N opens every lower peer id not seen yet (as QUIC
+// does), so a reordered first frame needs no buffering. Streams are
+// bidirectional; one is freed (stream_closed) when our sending side is done
+// (fin and all data acknowledged, or our RESET_STREAM acknowledged) and its
+// receiving side is done (everything up to fin read, or the peer reset it).
+// So the application must finish() or reset() its side of every stream,
+// including those the peer opened.
+//
+// Driving it (the gateway's control thread):
+//   - after receive(), after any application call and after on_timer(), call
+//     transmit() until it returns false, then arm a timer for next_timer()
+//     (it may be <= now: call on_timer() and transmit() again). on_timer() may
+//     be called early; it only acts on what is due.
+//   - nothing is sent before the peer's OPEN but OPEN, ACK and PING; every
+//     packet carries our OPEN until the peer acknowledged it, and a packet from
+//     an unknown peer without OPEN is dropped as stale.
+//   - open_stream() returns nullopt until session_open; write() takes only
+//     what writable() allows (credit and send buffer), so there is no writing
+//     before the session is open and nothing written waits for credit. A
+//     write() that falls short queues a BLOCKED frame once per limit and
+//     arms a writable event for that stream (id UINT64_MAX: session credit or
+//     stream count grew after the session was short).
+//   - a span from peek() stays valid until the next receive() or consume().
+//     fin_received() is true for a stream already freed.
+//   - STOP_SENDING from the peer resets our sending side at once with the
+//     peer's error (stop_sending event); reset() sends RESET_STREAM and
+//     STOP_SENDING; unread data of a stopped stream counts as read for the
+//     session credit.
+//   - events come in the order things happened: within one packet, frame by
+//     frame (stream_opened before that stream's readable); a readable event
+//     is not repeated for a stream until take_events() handed the last one.
+//     On close every stream gets stream_closed, then session_closed.
+//   - close() sends one CLOSE (not retransmitted: a peer that misses it
+//     times out); a closed session only answers nothing.
 #pragma once
 
 #include <chrono>
@@ -193,40 +227,78 @@ public:
     const SessionCounters& counters() const noexcept { return counters_; }
 
 private:
-    struct SendStream;
-    struct RecvStream;
     struct Stream;
-    struct SentPacket;
     struct Chunk {  // stream data carried by a sent packet
         uint64_t id, offset;
         uint32_t len;
         bool fin;
     };
+    // What one ack-eliciting packet carried, so its loss re-queues exactly that
+    // (stream data by offset range, control frames with their latest values).
+    struct SentPacket {
+        Time time{0};
+        uint32_t size = 0;
+        bool cwnd_limited = false;  // only such packets grow cwnd (RFC 9002 §7.8)
+        bool open = false, max_data = false, max_streams = false;
+        std::vector<Chunk> chunks;
+        std::vector<uint64_t> max_stream_data, resets, stops;
+    };
+    // Disjoint, non-adjacent [low, high) ranges.
+    struct RangeSet {
+        std::map<uint64_t, uint64_t> ranges;
+        void add(uint64_t low, uint64_t high);
+        void subtract(uint64_t low, uint64_t high);
+        bool contains(uint64_t v) const;
+    };
 
     // receiving
-    void on_frame(const Frame& f, Time now, bool* eliciting);
-    void on_open(const OpenFrame& f, Time now);
+    void on_frame(const Frame& f, Time now);
+    void on_open(const OpenFrame& f, uint32_t peer_session);
     void on_ack(const AckFrame& f, Time now);
     void on_stream(const StreamFrame& f, Time now);
-    void on_reset(const ResetStreamFrame& f);
+    void on_reset(const ResetStreamFrame& f, Time now);
     void on_stop_sending(const StopSendingFrame& f);
-    Stream* stream_for_peer_frame(uint64_t id, bool sending_side_frame);
+    Stream* stream_for_peer_frame(uint64_t id);
+    Stream* create_stream(uint64_t id, bool local);
+    void note_received(uint64_t number, bool eliciting, Time now);
     void violation(CloseError e, std::string reason);
+    void shut_down(CloseError e, std::string reason, bool by_peer);
     // loss recovery
-    void acked(SentPacket& p, Time now);
+    void update_rtt(Time latest, Time ack_delay);
+    void acked(const SentPacket& p);
     void detect_lost(Time now);
-    void lost(SentPacket& p);
+    void requeue(const SentPacket& p);
+    void congestion_event(Time sent, Time now);
     Time pto_duration() const;
-    void set_loss_timer(Time now);
+    Time pto_deadline() const;
     // sending
-    bool build(Time now, bool probe, std::vector<uint8_t>* out);
-    bool add_stream_data(SentPacket& sp, FrameWriter& w, size_t limit, Time now);
-    bool can_send_stream(const Stream& s) const;
+    bool eliciting_pending() const;
+    bool cwnd_allows() const;
+    void pacer_refill(Time now);
+    Time pacer_ready() const;
+    double pacing_rate() const;  // bytes per nanosecond
+    uint64_t pacing_burst() const;
+    bool build(Time now, bool eliciting_allowed, bool probe, std::vector<uint8_t>* out);
+    bool add_stream_frame(Stream& s, SentPacket& sp, std::vector<uint8_t>* out, size_t limit);
+    static bool has_stream_data(const Stream& s);
+    void enqueue(Stream& s);
+    // flow control and stream life
+    void stop_receiving(Stream& s, uint64_t error);
+    void abandon_sending(Stream& s, uint64_t error);
     void maybe_grant(Stream& s, Time now);
     void maybe_grant_session(Time now);
+    void grow_window(uint64_t* window, uint64_t max, uint64_t* reserved);
+    static bool tx_done(const Stream& s);
+    static bool rx_done(const Stream& s);
     void maybe_release(uint64_t id);
+    void release_budget(uint64_t* reserved);
+    void signal_writable();
+    bool was_opened(uint64_t id) const;
     void emit(StreamEvent::Kind k, uint64_t id = 0, uint64_t error = 0);
+    void touch(Time now);
     bool ours(uint64_t id) const noexcept { return (id & 1) == (config_.even_ids ? 0u : 1u); }
+
+    static constexpr Time kNever = Time::max();
 
     SessionConfig config_;
     SessionState state_ = SessionState::opening;
@@ -235,8 +307,10 @@ private:
     bool close_pending_ = false;  // a CLOSE frame to send
     std::string close_reason_;
     uint32_t peer_session_ = 0;
-    bool open_sent_acked_ = false;
-    bool open_pending_ = true;
+    bool open_acked_ = false;    // until then every packet carries our OPEN
+    bool open_pending_ = true;   // an OPEN must go out even with nothing else to send
+    Time now_{0};
+    bool clock_started_ = false;
 
     std::map<uint64_t, std::unique_ptr<Stream>> streams_;
     std::deque<uint64_t> send_queue_;  // streams with something to send, round robin
@@ -245,46 +319,56 @@ private:
     uint64_t peer_closed_ = 0;         // of those, how many are gone
     uint64_t tx_max_streams_ = 0;      // the peer's MAX_STREAMS
     uint64_t rx_max_streams_ = 0;      // ours
+    uint64_t peer_stream_window_ = 0;  // the peer's initial MAX_STREAM_DATA
     bool max_streams_pending_ = false;
+    bool streams_blocked_pending_ = false;
+    uint64_t streams_blocked_at_ = UINT64_MAX;
 
-    // Session credit.
+    // Session credit. tx_data_ counts what the application wrote: write() takes
+    // only what credit allows, so everything buffered may be sent at once.
     uint64_t tx_max_data_ = 0, tx_data_ = 0;
     uint64_t rx_max_data_ = 0, rx_data_ = 0, rx_read_ = 0;
     uint64_t rx_window_ = 0, reserved_ = 0;
-    Time rx_window_epoch_{0};
+    uint64_t rx_epoch_offset_ = 0;
+    Time rx_epoch_time_{0};
     bool max_data_pending_ = false;
     bool data_blocked_pending_ = false;
     uint64_t data_blocked_at_ = UINT64_MAX;
+    bool want_session_writable_ = false;
+    std::vector<uint64_t> want_writable_;  // streams whose write() fell short
     std::vector<uint64_t> max_stream_data_pending_;
-    std::vector<ResetStreamFrame> resets_pending_;
-    std::vector<StopSendingFrame> stops_pending_;
+    std::vector<uint64_t> resets_pending_;
+    std::vector<uint64_t> stops_pending_;
     std::vector<StreamDataBlockedFrame> stream_blocked_pending_;
     bool ping_pending_ = false;
 
-    // Loss recovery and congestion control.
+    // Loss recovery and congestion control. sent_ holds the ack-eliciting
+    // packets in flight only: ACK-only packets are neither tracked nor counted.
     uint64_t next_pn_ = 0;
     std::map<uint64_t, SentPacket> sent_;
-    uint64_t largest_acked_ = UINT64_MAX;  // none yet
+    bool have_largest_acked_ = false;
+    uint64_t largest_acked_ = 0;
     Time latest_rtt_{0}, srtt_{0}, rttvar_{0}, min_rtt_{0};
     bool have_rtt_ = false;
     unsigned pto_count_ = 0;
     unsigned probes_ = 0;
-    Time loss_time_{0};  // 0: none
+    Time loss_time_ = kNever;
     Time last_eliciting_sent_{0};
     uint64_t bytes_in_flight_ = 0;
     uint64_t cwnd_, ssthresh_ = UINT64_MAX;
-    Time recovery_start_{-1};
+    Time recovery_start_ = Time::min();
     double pacer_tokens_ = 0;
     Time pacer_last_{0};
 
     // Acknowledging what we receive.
-    std::map<uint64_t, uint64_t> received_;  // packet numbers: low → high, inclusive
-    uint64_t received_floor_ = 0;            // everything below was seen (or is too old)
+    RangeSet received_;               // packet numbers
+    uint64_t received_floor_ = 0;     // everything below was seen (or is too old to tell)
+    bool have_received_ = false;
     uint64_t largest_received_ = 0;
     Time largest_received_time_{0};
     unsigned ack_eliciting_unacked_ = 0;
     bool ack_now_ = false;
-    Time ack_deadline_{0};  // 0: no ACK owed
+    Time ack_deadline_ = kNever;
     Time last_received_{0};
     Time last_sent_{0};
 
