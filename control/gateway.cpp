@@ -22,6 +22,7 @@
 #include "control/gateway_peer.hpp"
 #include "control/l2_control.hpp"
 #include "control/log.hpp"
+#include "control/stream_forwarder.hpp"
 #include "control/uapi_server.hpp"
 
 namespace sluice {
@@ -87,6 +88,7 @@ Gateway::Gateway(Config config, GatewayIo io)
     device_ = DeviceConfig::from_config(config_, resolve_endpoint);
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);
+    start_streams(now);
     publish();
     // Peers we know how to reach get an initiation right away: a restarted
     // gateway is then back in one handshake, instead of waiting for its
@@ -112,6 +114,7 @@ bool Gateway::open_sockets(std::string* error) {
     if (!uapi_server_) return false;
     ctl_server_ = CtlServer::create(config_.control.ctl_socket, handlers_, error);
     if (!ctl_server_) return false;
+    if (streams_ && !streams_->open_listeners(error)) return false;
     return true;
 }
 
@@ -136,6 +139,10 @@ void Gateway::run() {
     watch(signal_fd_);
     if (uapi_server_) watch(uapi_server_->fd());
     if (ctl_server_) watch(ctl_server_->fd());
+    if (streams_) {
+        watch(streams_->fd());
+        watch(streams_->timer_fd());
+    }
 
     while (!stop_.load()) {
         Time now(monotonic_ns());
@@ -150,6 +157,8 @@ void Gateway::run() {
             timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count() + 1, 0, kTick.count()));
         }
         if (!queue_.empty() || dirty_) timeout_ms = 0;
+        // Stream deadlines (pacing, ACK delay) are finer than a millisecond:
+        // their timerfd wakes the wait, not its timeout.
         epoll_event evs[8];
         const int n = epoll_wait(epoll_fd_, evs, 8, timeout_ms);
         for (int i = 0; i < n; ++i) {
@@ -169,6 +178,9 @@ void Gateway::run() {
                     } else {
                         log::info(std::string("shutting down on ") + strsignal(static_cast<int>(si.ssi_signo)));
                         stop_ = true;
+                        // Peers hear that our streams end, while lcores still send.
+                        if (streams_) streams_->close_all(Time(monotonic_ns()));
+                        if (std::exchange(commands_pending_, false)) io_.lcores.front()->wake();
                     }
                 }
             } else if (uapi_server_ && fd == uapi_server_->fd()) {
@@ -179,6 +191,10 @@ void Gateway::run() {
         }
         now = Time(monotonic_ns());
         drain_events(now);
+        if (streams_) {
+            streams_->poll(now);
+            streams_->run(now);
+        }
         if (io_.l2 != nullptr) io_.l2->poll(now);
         run_handshake_worker(now);
         run_timers(now);
@@ -198,6 +214,7 @@ void Gateway::run() {
 void Gateway::shutdown() {
     uapi_server_.reset();  // nothing may read peers from here on
     ctl_server_.reset();
+    streams_.reset();  // forwarded connections closed
     for (auto& [id, peer] : peers_) {
         drop_staged(*peer);
         retire_keypairs(peer->slots.clear());
@@ -252,6 +269,18 @@ void Gateway::handle_event(const Event& ev, Time now) {
                 dirty_ = true;
                 flush_staged(*peer, now);
             }
+            return;
+        }
+        case Event::Kind::stream_message: {
+            if (streams_) {
+                streams_->on_message(ev.peer_id,
+                                     std::span<const uint8_t>(rte_pktmbuf_mtod(ev.m, const uint8_t*),
+                                                              rte_pktmbuf_data_len(ev.m)),
+                                     now);
+            } else {
+                ++counters_.stream_messages_unexpected;
+            }
+            rte_pktmbuf_free(ev.m);
             return;
         }
         case Event::Kind::roamed: {

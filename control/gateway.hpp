@@ -16,7 +16,10 @@
 //   4. publish: when anything an lcore reads changed, a new Snapshot, with
 //      the old one and every retired keypair freed after a grace period;
 //   5. sockets: UAPI (wg) and sluicectl requests; signals (SIGTERM/SIGINT
-//      stop, SIGHUP reloads the configuration file).
+//      stop, SIGHUP reloads the configuration file);
+//   6. streams (stream_forwarder.hpp), when some peer has `streams:`: stream
+//      messages (from step 1) into their sessions, forwarded TCP sockets,
+//      engine timers, and the sessions' packets out through lcore 0.
 //
 // Single-threaded: every member belongs to the control thread. Lcores see
 // only what is published (Snapshot) and PeerShared.
@@ -29,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +58,7 @@ class DataplanePorts;
 class L2Control;
 class UapiServer;
 class CtlServer;
+class StreamForwarder;
 
 // What sluiced_main built for the gateway: the driver's ports (with their
 // pool, listen port, driver name and the reason for it), the lcores and
@@ -89,6 +94,7 @@ struct ControlCounters {
     uint64_t no_endpoint = 0;      // a handshake or keepalive with nowhere to go
     uint64_t keypairs_retired = 0;
     uint64_t snapshots_published = 0;
+    uint64_t stream_messages_unexpected = 0;  // stream messages with streams off
 };
 
 class Gateway {
@@ -157,6 +163,12 @@ private:
     std::optional<Time> next_deadline() const;
     KeypairTiming timing_of(const Keypair& kp) const;
 
+    // gateway_streams.cpp: the stream forwarder's link to peers and lcores
+    void start_streams(Time now);
+    void sync_stream_peer(const Peer& peer, Time now);
+    bool stream_can_send(uint32_t peer_id);
+    bool send_stream(uint32_t peer_id, std::span<const uint8_t> packet);
+
     // gateway_peers.cpp: configuration changes (UAPI set, sluicectl, reload)
     void apply_changes(const DeviceChanges& changes, Time now);
     void add_peer(const DevicePeer& dp, Time now);
@@ -174,6 +186,7 @@ private:
     ctl::LcoresResponse show_lcores() const;
     ctl::PortsResponse show_ports() const;
     ctl::NeighboursResponse show_neighbours() const;
+    ctl::StreamsResponse show_streams() const;
     ctl::DropsResponse show_drops() const;
     ctl::StatsResponse stats() const;
     void register_telemetry();
@@ -198,6 +211,7 @@ private:
     ControlCounters counters_;
     std::unique_ptr<UapiServer> uapi_server_;
     std::unique_ptr<CtlServer> ctl_server_;
+    std::unique_ptr<StreamForwarder> streams_;  // null: no peer has `streams:`
     ctl::HandlerTable handlers_;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;

@@ -13,6 +13,7 @@
 #include "control/dataplane_ports.hpp"
 #include "control/gateway_peer.hpp"
 #include "control/log.hpp"
+#include "control/stream_forwarder.hpp"
 
 namespace sluice {
 
@@ -82,6 +83,7 @@ void Gateway::add_peer(const DevicePeer& dp, Time now) {
     peer_order_.push_back(dp.id);
     ref.persistent_keepalive = dp.persistent_keepalive;
     dirty_ = true;
+    sync_stream_peer(ref, now);
     if (dp.persistent_keepalive != 0)
         carry_out(ref, ref.timers.set_persistent_keepalive(
                            now, std::chrono::seconds(dp.persistent_keepalive)),
@@ -92,6 +94,7 @@ void Gateway::remove_peer(uint32_t id) {
     const auto it = peers_.find(id);
     if (it == peers_.end()) return;
     Peer& peer = *it->second;
+    if (streams_) streams_->remove_peer(id);
     peer.timers.stop();
     drop_staged(peer);
     zero_keys(peer);
@@ -194,6 +197,9 @@ void Gateway::reload(ctl::ReloadResponse* response, std::string* error) {
     apply_changes(result.changes, Time(monotonic_ns()));
     config_.peers = fresh.peers;
     config_.testing = fresh.testing;
+    if (fresh.forwards != config_.forwards || fresh.streams.memory_budget != config_.streams.memory_budget)
+        response->warnings.push_back("forwards and streams settings apply at the next restart");
+    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), Time(monotonic_ns()));
     log::info("reloaded " + config_.file + ": " + std::to_string(response->peers_added) +
               " peers added, " + std::to_string(response->peers_removed) + " removed, " +
               std::to_string(response->peers_changed) + " changed");

@@ -188,6 +188,8 @@ void Gateway::register_ctl_handlers(ctl::HandlerTable& table) {
         [this](const ShowNeighboursRequest&) -> Outcome<ShowNeighboursRequest> {
             return show_neighbours();
         });
+    table.add<ShowStreamsRequest>(
+        [this](const ShowStreamsRequest&) -> Outcome<ShowStreamsRequest> { return show_streams(); });
     table.add<ShowDropsRequest>(
         [this](const ShowDropsRequest&) -> Outcome<ShowDropsRequest> { return show_drops(); });
     table.add<StatsRequest>([this](const StatsRequest&) -> Outcome<StatsRequest> { return stats(); });

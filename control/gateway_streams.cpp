@@ -1,0 +1,80 @@
+// The gateway's side of streams (DESIGN §7): it builds the StreamForwarder
+// when some peer has `streams:`, tells it which peers have them, and gives it
+// a way out: stream packets become Commands for lcore 0, which encrypts them
+// as stream messages with the peer's current keypair.
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "control/dataplane_ports.hpp"
+#include "control/gateway_peer.hpp"
+#include "control/log.hpp"
+#include "control/stream_forwarder.hpp"
+
+namespace sluice {
+
+void Gateway::start_streams(Time now) {
+    const bool any = std::any_of(config_.peers.begin(), config_.peers.end(),
+                                 [](const PeerConfig& p) { return p.streams.has_value(); });
+    if (!any || !identity_) return;
+    StreamLink link;
+    link.can_send = [this](uint32_t id) { return stream_can_send(id); };
+    link.send_room = [this] {
+        return static_cast<size_t>(rte_ring_free_count(io_.lcores.front()->config().commands));
+    };
+    link.send = [this](uint32_t id, std::span<const uint8_t> packet) {
+        return send_stream(id, packet);
+    };
+    link.want_keypair = [this](uint32_t id) {
+        Peer* peer = peer_by_id(id);
+        if (peer == nullptr) return;
+        const Time t(monotonic_ns());
+        carry_out(*peer, peer->timers.send_without_key(t), t);
+    };
+    streams_ = std::make_unique<StreamForwarder>(config_, identity_->public_key, std::move(link));
+    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), now);
+}
+
+void Gateway::sync_stream_peer(const Peer& peer, Time now) {
+    if (!streams_) return;
+    const auto it = std::find_if(config_.peers.begin(), config_.peers.end(),
+                                 [&](const PeerConfig& p) { return p.public_key == peer.public_key; });
+    if (it == config_.peers.end()) {
+        streams_->set_peer(peer.id, peer.public_key, "", std::nullopt, now);
+        return;
+    }
+    streams_->set_peer(peer.id, peer.public_key, it->name, it->streams, now);
+}
+
+bool Gateway::stream_can_send(uint32_t peer_id) {
+    Peer* peer = peer_by_id(peer_id);
+    if (peer == nullptr || peer->endpoint.family == 0) return false;
+    const Keypair* kp = peer->slots.current();
+    return kp != nullptr && may_send_data(timing_of(*kp), Time(monotonic_ns()));
+}
+
+bool Gateway::send_stream(uint32_t peer_id, std::span<const uint8_t> packet) {
+    rte_mbuf* m = rte_pktmbuf_alloc(io_.ports->pool());
+    if (m == nullptr) return false;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(packet.size())));
+    // The lcore needs the tag's 16 bytes after the packet (encrypt checks it).
+    if (p == nullptr || rte_pktmbuf_tailroom(m) < wire::kAeadTagLen) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    std::memcpy(p, packet.data(), packet.size());
+    Command cmd;
+    cmd.kind = Command::Kind::encrypt_stream;
+    cmd.peer_id = peer_id;
+    cmd.m = m;
+    return send_command(cmd);
+}
+
+ctl::StreamsResponse Gateway::show_streams() const {
+    if (!streams_) return ctl::StreamsResponse{};
+    return streams_->show();
+}
+
+}  // namespace sluice
