@@ -796,6 +796,12 @@ void schema(IO& io, T& r) {
     io.field("enabled", r.enabled);
     io.field("memory_budget", r.memory_budget);
     io.field("memory_used", r.memory_used);
+    io.list("counters", r.counters, kMaxSessionCounters);
+    io.check(std::all_of(r.counters.begin(), r.counters.end(),
+                         [](const auto& c) { return valid_reason_name(c.first); }),
+             "counters", "a name is not snake_case (1 to 64 of a-z 0-9 _)");
+    io.check(unique_by(r.counters, [](const auto& c) { return c.first; }), "counters",
+             "a name appears twice");
     io.list("sessions", r.sessions, kMaxStreamSessions);
 }
 

@@ -676,6 +676,9 @@ struct StreamsResponse {
 
     bool enabled = false;
     uint64_t memory_budget = 0, memory_used = 0;  // bytes: the engine's buffer budget
+    // The gateway's own: forwarded connections accepted and refused, targets
+    // connected, failed and not allowed, stream messages nobody expected...
+    std::vector<std::pair<std::string, uint64_t>> counters;
     std::vector<StreamSession> sessions;
 
     friend bool operator==(const StreamsResponse&, const StreamsResponse&) = default;

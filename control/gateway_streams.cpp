@@ -73,8 +73,13 @@ bool Gateway::send_stream(uint32_t peer_id, std::span<const uint8_t> packet) {
 }
 
 ctl::StreamsResponse Gateway::show_streams() const {
-    if (!streams_) return ctl::StreamsResponse{};
-    return streams_->show();
+    ctl::StreamsResponse r;
+    if (streams_) r = streams_->show();
+    // Stream messages from a peer while this gateway has streams off: the
+    // peer's config has `streams:` for us, ours not for it.
+    if (counters_.stream_messages_unexpected != 0)
+        r.counters.emplace_back("stream_messages_unexpected", counters_.stream_messages_unexpected);
+    return r;
 }
 
 }  // namespace sluice

@@ -157,7 +157,9 @@ void text_or_null(JsonWriter& w, std::string_view key, const std::string& v) {
 
 void json_of(JsonWriter& w, const ctl::StreamsResponse& r) {
     w.flag("enabled", r.enabled).num("memory_budget", r.memory_budget);
-    w.num("memory_used", r.memory_used).key("sessions").begin_array();
+    w.num("memory_used", r.memory_used).key("counters").begin_object();
+    for (const auto& [name, value] : r.counters) w.num(name, value);
+    w.end_object().key("sessions").begin_array();
     for (const ctl::StreamSession& s : r.sessions) {
         w.begin_object().str("peer", s.peer).str("state", s.state);
         w.num("session_id", s.session_id).num("peer_session_id", s.peer_session_id);

@@ -368,6 +368,11 @@ std::string text_of(const ctl::StreamsResponse& r) {
         n == 0 ? std::string("no sessions") : num(n) + (n == 1 ? " session" : " sessions");
     std::string out =
         "streams: buffers use " + human_bytes(r.memory_used) + budget + "; " + sessions + "\n";
+    if (!r.counters.empty()) {
+        std::vector<std::pair<std::string_view, uint64_t>> pairs;
+        for (const auto& [name, value] : r.counters) pairs.emplace_back(name, value);
+        out += wrapped_pairs("  gateway: ", pairs);
+    }
     for (const ctl::StreamSession& s : r.sessions) out += session_block(s);
     return out;
 }

@@ -325,6 +325,20 @@ ctl::StreamsResponse StreamForwarder::show() const {
     r.enabled = true;
     r.memory_budget = budget_.total();
     r.memory_used = budget_.used();
+    const StreamForwarderCounters& g = counters_;
+    r.counters = {
+        {"connections_accepted", g.connections_accepted},
+        {"connections_refused", g.connections_refused},
+        {"targets_connected", g.targets_connected},
+        {"targets_failed", g.targets_failed},
+        {"targets_not_allowed", g.targets_not_allowed},
+        {"bad_preambles", g.bad_preambles},
+        {"messages_without_session", g.messages_without_session},
+        {"packets_not_sent", g.packets_not_sent},
+        {"sessions_started", g.sessions_started},
+        {"sessions_closed", g.sessions_closed},
+        {"tcp_errors", g.tcp_errors},
+    };
     auto us = [](Time t) { return static_cast<uint64_t>(std::max<int64_t>(t.count(), 0) / 1000); };
     for (const auto& [id, peer] : peers_) {
         if (!peer->session) continue;

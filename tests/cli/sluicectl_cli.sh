@@ -128,7 +128,7 @@ def streams():
                                       1048576, 4194304, 524288, 2097152, 100, 64, 8192) +
                struct.pack("<I", 2) + text("packets_sent") + struct.pack("<Q", 10) +
                text("packets_lost") + struct.pack("<Q", 0) + struct.pack("<I", 1) + stream)
-    return bytes([1]) + struct.pack("<QQI", 64 << 20, 20480, 1) + session
+    return bytes([1]) + struct.pack("<QQII", 64 << 20, 20480, 0, 1) + session
 
 snapshot = 0
 def reply(cmd, rid):
@@ -201,7 +201,7 @@ run --socket "$sock" show streams
 run --socket "$sock" --json show streams
 [ "$rc" -eq 0 ] || fail "--json show streams: exit $rc: $err"
 [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "--json show streams: not one line: $out"
-[[ $out == '{"enabled":true,"memory_budget":67108864,"memory_used":20480,"sessions":[{"peer":"site-b"'* ]] ||
+[[ $out == '{"enabled":true,"memory_budget":67108864,"memory_used":20480,"counters":{},"sessions":[{"peer":"site-b"'* ]] ||
     fail "--json show streams printed: $out"
 [[ $out == *'"ssthresh":null,'* && $out == *'"counters":{"packets_sent":10,"packets_lost":0}'* ]] ||
     fail "--json show streams fields: $out"

@@ -221,7 +221,7 @@ std::shared_ptr<HandlerTable> daemon_table() {
         s.ssthresh = UINT64_MAX;
         s.counters = {{"packets_sent", 3}};
         s.streams = {{4, true, "open", "ssh", 10, 10, 65536, 0, 0, 65536, 65536, 0, false, false}};
-        return StreamsResponse{true, 1 << 20, 4096, {s}};
+        return StreamsResponse{true, 1 << 20, 4096, {}, {s}};
     });
     return table;
 }

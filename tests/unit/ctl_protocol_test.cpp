@@ -151,7 +151,7 @@ StreamsResponse sample_streams() {
           &closed.rx_data, &closed.rx_window, &closed.tx_max_streams, &closed.rx_max_streams,
           &closed.buffered})
         *field = next++;
-    return {true, 64ull << 20, 20 * 1024, {open, closed}};
+    return {true, 64ull << 20, 20 * 1024, {}, {open, closed}};
 }
 
 std::vector<Response> sample_responses() {
@@ -179,7 +179,7 @@ std::vector<Response> sample_responses() {
             sample_neighbours(),
             NeighboursResponse{"kernel", {}},
             sample_streams(),
-            StreamsResponse{true, 1 << 20, 0, {}},
+            StreamsResponse{true, 1 << 20, 0, {{"connections_accepted", 3}}, {}},
             StreamsResponse{}};
 }
 
@@ -1070,7 +1070,7 @@ StreamsResponse one_session(size_t streams, size_t counters = 0) {
         e.state = "open";
         s.streams.push_back(e);
     }
-    return {true, 1000, 10, {s}};
+    return {true, 1000, 10, {}, {s}};
 }
 
 // Offsets in one_session(n)'s payload: enabled 1, memory_budget and
@@ -1078,7 +1078,8 @@ StreamsResponse one_session(size_t streams, size_t counters = 0) {
 // 2+4, session ids 8, close_error 2, closed_by_peer 1, close_reason 2,
 // fourteen u64 (112), the counters count 4, the streams count 4. A stream:
 // id 8, local 1, state 2+4, forward 2, eight u64 (64), fin_sent, fin_received.
-constexpr size_t kSessionsCountAt = 1 + 16;
+constexpr size_t kGatewayCountersAt = 1 + 16;  // the gateway's counters (none here)
+constexpr size_t kSessionsCountAt = kGatewayCountersAt + 4;
 constexpr size_t kPeerAt = kSessionsCountAt + 4;
 constexpr size_t kCloseErrorAt = kPeerAt + 3 + 6 + 8;
 constexpr size_t kCountersCountAt = kCloseErrorAt + 2 + 1 + 2 + 112;

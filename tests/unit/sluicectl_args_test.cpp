@@ -766,7 +766,7 @@ ctl::StreamsResponse fixed_streams() {
     closed.closed_by_peer = true;
     closed.close_reason = "stream 4: 70000 beyond 65536";
     closed.ssthresh = 60'000;
-    return {true, 64ull << 20, 20 * 1024, {open, closed}};
+    return {true, 64ull << 20, 20 * 1024, {}, {open, closed}};
 }
 
 TEST(SluicectlRender, Streams) {
@@ -817,11 +817,11 @@ TEST(SluicectlRender, Streams) {
     EXPECT_NE(render_text(ours).find("\n  note: previous session: idle_timeout\n"),
               std::string::npos)
         << render_text(ours);
-    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 0, 100, {}}),
+    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 0, 100, {}, {}}),
               "streams: buffers use 100 B (no budget); no sessions\n");
     EXPECT_EQ(render_text(ctl::StreamsResponse{}),
               "streams: not enabled (no peer has `streams:` in the configuration)\n");
-    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 1 << 20, 0, {}}),
+    EXPECT_EQ(render_text(ctl::StreamsResponse{true, 1 << 20, 0, {}, {}}),
               "streams: buffers use 0 B of 1.00 MiB; no sessions\n");
 }
 
@@ -830,7 +830,7 @@ TEST(SluicectlRender, StreamsJson) {
     r.sessions[0].streams.pop_back();
     EXPECT_EQ(
         render_json(r),
-        "{\"enabled\":true,\"memory_budget\":67108864,\"memory_used\":20480,\"sessions\":[{"
+        "{\"enabled\":true,\"memory_budget\":67108864,\"memory_used\":20480,\"counters\":{},\"sessions\":[{"
         "\"peer\":\"site-b\",\"state\":\"open\",\"session_id\":42,\"peer_session_id\":23,"
         "\"close_error\":null,\"closed_by_peer\":false,\"close_reason\":null,\"srtt_us\":12345,"
         "\"min_rtt_us\":850,\"rttvar_us\":2500,\"cwnd\":123456,\"ssthresh\":null,"
@@ -853,7 +853,7 @@ TEST(SluicectlRender, StreamsJson) {
     EXPECT_NE(render_json(r).find("\"forward\":null,"), std::string::npos);
     EXPECT_NE(render_json(r).find("\"fin_sent\":true,"), std::string::npos);
     EXPECT_EQ(render_json(ctl::StreamsResponse{}),
-              "{\"enabled\":false,\"memory_budget\":0,\"memory_used\":0,\"sessions\":[]}\n");
+              "{\"enabled\":false,\"memory_budget\":0,\"memory_used\":0,\"counters\":{},\"sessions\":[]}\n");
 }
 
 TEST(SluicectlRender, Drops) {
