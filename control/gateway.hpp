@@ -167,6 +167,7 @@ private:
     void start_streams(Time now);
     void sync_stream_peer(const Peer& peer, Time now);
     bool stream_can_send(uint32_t peer_id);
+    void stream_wants_keypair(Peer& peer, Time now);
     bool send_stream(uint32_t peer_id, std::span<const uint8_t> packet);
 
     // gateway_peers.cpp: configuration changes (UAPI set, sluicectl, reload)

@@ -191,6 +191,7 @@ void Gateway::send_initiation(Peer& peer, Time now, bool probe) {
     peer.jar->add_macs(reinterpret_cast<uint8_t*>(&msg), sizeof msg, now.count());
     if (send_raw(reinterpret_cast<const uint8_t*>(&msg), sizeof msg, peer.endpoint)) {
         ++counters_.handshake_initiations_sent;
+        peer.last_initiation_mono_ns = now.count();
         if (probe) return;
         peer.timers.handshake_initiated(now);
         peer.timers.any_authenticated_packet_sent(now);

@@ -31,8 +31,12 @@ struct Gateway::Peer {
     // Activity stamps already turned into timer hooks.
     int64_t seen_rx_authenticated = 0, seen_rx_data = 0;
     int64_t seen_tx_authenticated = 0, seen_tx_data = 0;
-    // Index of a handshake we started that has not yet become a keypair.
+    // Index of a handshake we started that has not yet become a keypair,
+    // and when (monotonic) we last sent an initiation, probes included.
     uint32_t pending_index = 0;
+    int64_t last_initiation_mono_ns = 0;
+    // Streams: no initiation on their behalf before this (see gateway_streams.cpp).
+    int64_t stream_handshake_after_ns = 0;
     // For wg(8): wall-clock time of the last completed handshake (0: never),
     // and for sluicectl the monotonic one.
     int64_t last_handshake_unix_ns = 0;

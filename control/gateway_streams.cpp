@@ -28,10 +28,7 @@ void Gateway::start_streams(Time now) {
         return send_stream(id, packet);
     };
     link.want_keypair = [this](uint32_t id) {
-        Peer* peer = peer_by_id(id);
-        if (peer == nullptr) return;
-        const Time t(monotonic_ns());
-        carry_out(*peer, peer->timers.send_without_key(t), t);
+        if (Peer* peer = peer_by_id(id)) stream_wants_keypair(*peer, Time(monotonic_ns()));
     };
     streams_ = std::make_unique<StreamForwarder>(config_, identity_->public_key, std::move(link));
     for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), now);
@@ -46,6 +43,32 @@ void Gateway::sync_stream_peer(const Peer& peer, Time now) {
         return;
     }
     streams_->set_peer(peer.id, peer.public_key, it->name, it->streams, now);
+}
+
+// A session has packets and no keypair to send them with. Unlike a staged
+// data packet this asks again every round, and both gateways of a stream
+// session ask at once: initiating whenever the timers allow would have each
+// side answer the other's initiation and drop its own (the responder's role
+// wins), both left holding only an unconfirmed `next` keypair, round after
+// round. So it waits while a handshake is under way either way: after we
+// answered one (the initiator's first packet confirms our `next`), and after
+// we sent one; each wait is REKEY_TIMEOUT plus up to a second of jitter, so
+// two gateways that started together drift apart.
+void Gateway::stream_wants_keypair(Peer& peer, Time now) {
+    const int64_t t = now.count();
+    if (t < peer.stream_handshake_after_ns) return;
+    const int64_t timeout = std::chrono::nanoseconds(wire::kRekeyTimeout).count();
+    const int64_t jitter = static_cast<int64_t>(getrandom_u32() % 1000) * 1'000'000;
+    if (const Keypair* next = peer.slots.next(); next != nullptr && t - next->birth_ns < timeout) {
+        peer.stream_handshake_after_ns = next->birth_ns + timeout + jitter;
+        return;
+    }
+    if (peer.pending_index != 0 && t - peer.last_initiation_mono_ns < timeout) {
+        peer.stream_handshake_after_ns = peer.last_initiation_mono_ns + timeout + jitter;
+        return;
+    }
+    peer.stream_handshake_after_ns = t + timeout + jitter;
+    carry_out(peer, peer.timers.send_without_key(now), now);
 }
 
 bool Gateway::stream_can_send(uint32_t peer_id) {

@@ -255,6 +255,7 @@ void StreamForwarder::run(Time now) {
         }
         if (const auto t = peer.session->next_timer(); t && *t <= now) peer.session->on_timer(now);
         handle_events(peer, now);
+        if (peer.session->state() == streams::SessionState::open) promote_waiting(peer, now);
         if (peer.session->state() == streams::SessionState::closed) continue;
         transmit(peer, now, &room);
         handle_events(peer, now);

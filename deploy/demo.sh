@@ -9,7 +9,9 @@
 #  192.168.1.0/24           host-b ── 192.168.2.0/24          192.168.3.0/24
 #
 # It installs dependencies, builds, brings the sites up, pings between the
-# hosts behind them, runs iperf3 A→B and A→C, prints `sluicectl show` and
+# hosts behind them, runs iperf3 A→B and A→C, then iperf3 through a TCP
+# forward that site A publishes for host B's iperf3 server (a stream through
+# the A–B tunnel), prints `sluicectl show streams`, `sluicectl show` and
 # `wg show`, and removes everything again (also on Ctrl-C or an error).
 # Options: --keep  stay up until Ctrl-C, to look around (see the printed hints).
 set -euo pipefail
@@ -105,7 +107,25 @@ YAML
     endpoint: 192.0.2.$m:51820
     allowed_ips: [10.99.0.$m/32, 192.168.$m.0/24]
 YAML
+        # Streams between the two sluice sites only (site C is stock
+        # WireGuard): each lets the other reach iperf3 on its host.
+        if [ "$o" != c ] && [ "$s" != c ]; then
+            cat <<YAML
+    streams:
+      allow: ["192.168.$n.2:5201"]
+YAML
+        fi
     done
+    # Site A publishes host B's iperf3 on its own 127.0.0.1:15201.
+    if [ "$s" = a ]; then
+        cat <<YAML
+forwards:
+  - name: iperf-b
+    listen: 127.0.0.1:15201
+    peer: site-b
+    target: 192.168.2.2:5201
+YAML
+    fi
 }
 
 step "sluiced on gw-a and gw-b"
@@ -176,6 +196,20 @@ for pair in "a b 2" "a c 3"; do
         failed=$((failed + 1))
     fi
 done
+
+step "iperf3 through a forward (gw-a 127.0.0.1:15201 → stream → gw-b → host-b:5201, 3 s)"
+ip netns exec "demo-host-b-$id" iperf3 -s -1 -D >/dev/null
+sleep 0.3
+if ip netns exec "demo-gw-a-$id" iperf3 -c 127.0.0.1 -p 15201 -t 3 -f m > "$work/iperf" 2>&1; then
+    printf '  ok    gw-a forward → host-b: %s\n' "$(awk '/receiver/ {print $(NF-2), $(NF-1)}' "$work/iperf")"
+else
+    printf '  FAIL  gw-a forward → host-b\n'
+    sed 's/^/        /' "$work/iperf" | tail -5
+    failed=$((failed + 1))
+fi
+
+step "sluicectl -i dm$id-a show streams"
+"$sluicectl" -i "dm$id-a" show streams
 
 step "sluicectl -i dm$id-a show"
 "$sluicectl" -i "dm$id-a" show
