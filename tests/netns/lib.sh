@@ -321,6 +321,8 @@ netns_terminated() {
 # its key, port, tunnel addresses, MTU and the other side as its one peer, and
 # routes the other site's LAN into the tunnel. Returns when it is ready.
 #   --no-endpoint      no endpoint for the peer (learn it from the peer)
+#   --endpoint A:P     this endpoint for the peer instead of its WAN address
+#                      (a WAN emulator in between: start_wan_emulator)
 #   --wan6             the peer's endpoint is its IPv6 WAN address
 #   --rekey-after S    sluice only: testing.rekey_after_seconds
 #   --keepalive N      persistent keepalive towards the peer
@@ -338,6 +340,7 @@ start_gateway() {
     while [ $# -gt 0 ]; do
         case $1 in
             --no-endpoint) endpoint= ;;
+            --endpoint) endpoint=$2; shift ;;
             --wan6) endpoint="[${WAN6[$peer]}]:${GW_PORT[$peer]}" ;;
             --rekey-after) rekey=$2; shift ;;
             --keepalive) keepalive=$2; shift ;;
@@ -448,6 +451,9 @@ share_wan_link() {
 # (each written under `ports:`) when a test sets that array. SLUICED_LCORES
 # and SLUICED_MODE, when set, give dataplane.lcores and dataplane.mode.
 SLUICED_PORT_LINES=()
+# Per side, empty unless a test sets them (streams_peer, streams_setting,
+# add_forward): YAML lines inside the peer's entry, and top-level YAML.
+declare -A SLUICED_PEER_YAML=() SLUICED_TOP_YAML=()
 sluiced_yaml() {
     local side=$1 peer=$2 endpoint=$3 keepalive=$4 rekey=$5 driver=$6 reachable=${7:-} ip line
     local ports=()
@@ -486,6 +492,10 @@ sluiced_yaml() {
     echo "    allowed_ips:"
     for ip in $(peer_allowed_ips "$side"); do echo "      - \"$ip\""; done
     echo "    persistent_keepalive: $keepalive"
+    # Streams (see streams_peer): lines inside the peer's entry.
+    [ -z "${SLUICED_PEER_YAML[$side]:-}" ] || sed 's/^/    /' <<<"${SLUICED_PEER_YAML[$side]}"
+    # Top-level sections a test adds (streams:, forwards:; see add_forward).
+    [ -z "${SLUICED_TOP_YAML[$side]:-}" ] || echo "${SLUICED_TOP_YAML[$side]}"
     if [ -n "$rekey" ]; then
         echo "testing:"
         echo "  rekey_after_seconds: $rekey"
@@ -646,4 +656,459 @@ xdp_prog_id() {
     local id
     id=$(ip -n "$1" -d link show dev "$2" | grep -oE 'prog/xdp[a-z]* id [0-9]+' | head -n 1) || return 1
     echo "${id##* }"
+}
+
+# ---- Streams: TCP forwards between two sluiced gateways -------------------------------
+#
+# Both gateways need `streams:` on their entry for each other; forwards name
+# the peer as "site-a" / "site-b" (sluiced_yaml's peer names). Call these
+# before start_gateway (they only change the YAML it writes):
+#
+#   streams_peer A                         A's entry for B gets `streams:` (allow: [])
+#   streams_peer B 127.0.0.1:5201 "[fd00:2::/64]:80"   ... B lets A's forwards reach these
+#   streams_setting A memory_budget 268435456          a key of A's top-level `streams:`
+#   add_forward A NAME LISTEN TARGET       A listens on LISTEN; B connects to TARGET
+#   streams_reset_config A                 none of the above for A any more
+
+declare -A STREAMS_SETTINGS_YAML=() FORWARDS_YAML=()
+
+streams_compose() {
+    local side=$1 top=''
+    [ -z "${STREAMS_SETTINGS_YAML[$side]:-}" ] || top+="streams:"$'\n'"${STREAMS_SETTINGS_YAML[$side]}"
+    [ -z "${FORWARDS_YAML[$side]:-}" ] || top+="forwards:"$'\n'"${FORWARDS_YAML[$side]}"
+    SLUICED_TOP_YAML[$side]=${top%$'\n'}
+}
+
+# streams_peer SIDE [TARGET...]: a stream session with the other side; TARGETs
+# (ADDR:PORT, PREFIX:PORT, "[V6]:PORT") are what the other side's forwards may
+# make SIDE's gateway connect to.
+streams_peer() {
+    local side=$1 t list=''
+    shift
+    for t in "$@"; do list+="${list:+, }\"$t\""; done
+    SLUICED_PEER_YAML[$side]="streams:"$'\n'"  allow: [$list]"
+}
+
+streams_setting() {  # SIDE KEY VALUE
+    STREAMS_SETTINGS_YAML[$1]+="  $2: $3"$'\n'
+    streams_compose "$1"
+}
+
+# add_forward SIDE NAME LISTEN TARGET: LISTEN and TARGET as in the YAML
+# (127.0.0.1:15201, "[::1]:15201"); the peer is the other side.
+add_forward() {
+    local side=$1 name=$2 listen=$3 target=$4
+    FORWARDS_YAML[$side]+="  - name: $name"$'\n'"    listen: \"$listen\""$'\n'
+    FORWARDS_YAML[$side]+="    peer: site-$(other "$side" | tr 'AB' 'ab')"$'\n'"    target: \"$target\""$'\n'
+    streams_compose "$side"
+}
+
+streams_reset_config() {
+    SLUICED_PEER_YAML[$1]=''
+    STREAMS_SETTINGS_YAML[$1]=''
+    FORWARDS_YAML[$1]=''
+    SLUICED_TOP_YAML[$1]=''
+}
+
+# `sluicectl show streams --json` of side $1 into FILE; status 1 if it fails.
+streams_json() { ctl "$1" show streams --json >"$2" 2>&1; }
+
+# The session with the other side in a streams JSON file: "STATE" (opening,
+# open, closed) or nothing.
+streams_session_state() {
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1])); s=d.get("sessions") or []
+print(s[0]["state"] if s else "")' "$2" 2>/dev/null
+}
+# wait_streams_open SIDE SECONDS: until side's session with its peer is open.
+streams_open_now() {
+    streams_json "$1" "$TMP/streams-wait-$1.json" &&
+        [ "$(streams_session_state "$1" "$TMP/streams-wait-$1.json")" = open ]
+}
+wait_streams_open() { wait_for "$2" streams_open_now "$1"; }
+
+# stream_tool: the path of a python3 helper (written into TMP on first use)
+# for forwarded TCP: servers and clients that check sizes and SHA-256, a
+# connect-and-expect-close probe, a time-to-first-byte probe, connection
+# holders for memory measurements, and a UDP WAN emulator (delay, loss).
+# `python3 "$(stream_tool)" --help` lists the commands.
+stream_tool() {
+    local path=$TMP/stream_tool.py
+    [ -s "$path" ] || write_stream_tool "$path"
+    echo "$path"
+}
+
+write_stream_tool() {
+    cat >"$1" <<'PY'
+"""Forwarded-TCP helpers for the streams tests and benchmark (stdlib only).
+
+  serve --port P [--bind A] --mode source|sink|echo1|hold [--file F] [--log F]
+      source: send F to each connection, then FIN; sink: read to EOF, reply
+      "BYTES SHA256\\n", FIN; echo1: echo byte by byte; hold: accept, never read.
+      --log: one line per accepted connection.
+  get --host H --port P [--expect "BYTES SHA"]        read to EOF, print "BYTES SHA SECONDS"
+  put --host H --port P --mib N [--rate-mbps R]       send N MiB random, FIN, read the
+      sink's reply; it must match; print "BYTES SHA SECONDS"
+  multi --count N --put H:P --mib M [--get H:P --expect "BYTES SHA"]
+      N connections at once (odd ones get when --get is given), all checked
+  expect-close --host H --port P --within S   connect, send a little, wait for
+      EOF or reset; prints "eof|reset after MS ms"; status 1 if still open
+  ttfb --host H --port P --count N            connect+1 byte+1 byte back; median ms
+  open --host H --port P --count N [--load] --stop-file F
+      N connections (--load: each sends until blocked); prints "ready BYTES",
+      holds them until F exists
+  wan --listen-a A:P --a A:P --listen-b A:P --b A:P --delay-ms D --loss L
+      UDP relay between two gateways: what arrives on listen-a goes to b from
+      listen-b, and back; each direction delayed D ms, each packet dropped
+      with probability L
+"""
+import argparse, hashlib, heapq, os, random, select, socket, statistics, sys, threading, time
+
+
+def split_hp(s):
+    host, _, port = s.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def connect(host, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection((host, port), timeout=5)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def drain(c):
+    while c.recv(1 << 16):
+        pass
+
+
+def cmd_serve(a):
+    srv = socket.socket(family(a.bind), socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family(a.bind) == socket.AF_INET6:
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    srv.bind((a.bind, a.port))
+    srv.listen(1024)
+    held, lock = [], threading.Lock()
+    log = open(a.log, "a", buffering=1) if a.log else None
+
+    def handle(c):
+        try:
+            if a.mode == "source":
+                with open(a.file, "rb") as f:
+                    c.sendfile(f)
+                c.shutdown(socket.SHUT_WR)
+                drain(c)
+            elif a.mode == "sink":
+                h, n = hashlib.sha256(), 0
+                while True:
+                    b = c.recv(1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+                    n += len(b)
+                c.sendall(f"{n} {h.hexdigest()}\n".encode())
+                c.shutdown(socket.SHUT_WR)
+                drain(c)
+            elif a.mode == "echo1":
+                while True:
+                    b = c.recv(1)
+                    if not b:
+                        break
+                    c.sendall(b)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    while True:
+        c, peer = srv.accept()
+        if log:
+            log.write(f"accepted {peer[0]} {peer[1]}\n")
+        if a.mode == "hold":
+            with lock:
+                held.append(c)
+            continue
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+
+def do_get(host, port, timeout):
+    t0 = time.monotonic()
+    c = connect(host, port)
+    c.settimeout(timeout)
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    c.close()
+    return f"{n} {h.hexdigest()}", time.monotonic() - t0
+
+
+def do_put(host, port, mib, timeout, rate_mbps=0.0):
+    t0 = time.monotonic()
+    c = connect(host, port)
+    c.settimeout(timeout)
+    h, n = hashlib.sha256(), 0
+    chunk = 1 << 16
+    for i in range(mib * 16):
+        b = os.urandom(chunk)
+        c.sendall(b)
+        h.update(b)
+        n += len(b)
+        if rate_mbps:
+            ahead = t0 + n * 8 / (rate_mbps * 1e6) - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    c.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        b = c.recv(4096)
+        if not b:
+            break
+        reply += b
+    c.close()
+    sent = f"{n} {h.hexdigest()}"
+    got = reply.decode(errors="replace").strip()
+    if got != sent:
+        raise RuntimeError(f"sink received \"{got}\", sent \"{sent}\"")
+    return sent, time.monotonic() - t0
+
+
+def cmd_get(a):
+    got, secs = do_get(a.host, a.port, a.timeout)
+    if a.expect and got != a.expect:
+        sys.exit(f"received \"{got}\", expected \"{a.expect}\"")
+    print(f"{got} {secs:.2f}")
+
+
+def cmd_put(a):
+    try:
+        sent, secs = do_put(a.host, a.port, a.mib, a.timeout, a.rate_mbps)
+    except (OSError, RuntimeError) as e:
+        sys.exit(f"put: {e}")
+    print(f"{sent} {secs:.2f}")
+
+
+def cmd_multi(a):
+    results = [None] * a.count
+    t0 = time.monotonic()
+
+    def one(i):
+        try:
+            if a.get and i % 2 == 1:
+                got, _ = do_get(*split_hp(a.get), a.timeout)
+                results[i] = None if got == a.expect else f"#{i} get: \"{got}\" != \"{a.expect}\""
+            else:
+                do_put(*split_hp(a.put), a.mib, a.timeout)
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = f"#{i}: {type(e).__name__}: {e}"
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(a.count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = [r for r in results if r]
+    if bad:
+        sys.exit(f"{len(bad)} of {a.count} failed: " + "; ".join(bad[:5]))
+    print(f"{a.count} {time.monotonic() - t0:.2f}")
+
+
+def cmd_expect_close(a):
+    c = connect(a.host, a.port)
+    t0 = time.monotonic()
+    try:
+        c.sendall(b"hello through a stream\n")
+    except OSError:
+        print(f"reset after {(time.monotonic() - t0) * 1000:.0f} ms")
+        return
+    c.settimeout(a.within)
+    try:
+        b = c.recv(4096)
+        how = "eof" if not b else None
+        if b:
+            sys.exit(f"received {len(b)} bytes from the target: {b[:60]!r}")
+    except (ConnectionResetError, BrokenPipeError):
+        how = "reset"
+    except socket.timeout:
+        sys.exit(f"still open after {a.within} s")
+    print(f"{how} after {(time.monotonic() - t0) * 1000:.0f} ms")
+
+
+def cmd_ttfb(a):
+    times = []
+    for _ in range(a.count):
+        t0 = time.perf_counter()
+        c = socket.create_connection((a.host, a.port), timeout=10)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sendall(b"x")
+        if c.recv(1) != b"x":
+            sys.exit("ttfb: no echo")
+        times.append((time.perf_counter() - t0) * 1000)
+        c.close()
+    print(f"{statistics.median(times):.3f} {min(times):.3f} {max(times):.3f}")
+
+
+def cmd_open(a):
+    conns = [connect(a.host, a.port) for _ in range(a.count)]
+    total = 0
+    if a.load:
+        for c in conns:
+            c.setblocking(False)
+        block = os.urandom(1 << 16)
+        live, idle_since = set(conns), time.monotonic()
+        while time.monotonic() - idle_since < a.settle:
+            _, w, _ = select.select([], list(live), [], 0.2)
+            for c in w:
+                try:
+                    n = c.send(block)
+                    total += n
+                    idle_since = time.monotonic()
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    live.discard(c)
+    print(f"ready {total}", flush=True)
+    while not os.path.exists(a.stop_file):
+        time.sleep(0.2)
+    for c in conns:
+        c.close()
+
+
+def cmd_wan(a):
+    la, lb = split_hp(a.listen_a), split_hp(a.listen_b)
+    dst_a, dst_b = split_hp(a.a), split_hp(a.b)
+    sa = socket.socket(family(la[0]), socket.SOCK_DGRAM)
+    sb = socket.socket(family(lb[0]), socket.SOCK_DGRAM)
+    for s, addr in ((sa, la), (sb, lb)):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 23)
+        s.bind(addr)
+        s.setblocking(False)
+    delay, heap, seq, written = a.delay_ms / 1000.0, [], 0, 0.0
+    stats = {"a_to_b": 0, "b_to_a": 0, "dropped": 0}
+    while True:
+        now = time.monotonic()
+        timeout = max(0.0, heap[0][0] - now) if heap else 1.0
+        r, _, _ = select.select([sa, sb], [], [], timeout)
+        now = time.monotonic()
+        for s in r:
+            while True:
+                try:
+                    data, _src = s.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                if random.random() < a.loss:
+                    stats["dropped"] += 1
+                    continue
+                out = (sb, dst_b) if s is sa else (sa, dst_a)
+                stats["a_to_b" if s is sa else "b_to_a"] += 1
+                seq += 1
+                heapq.heappush(heap, (now + delay, seq, out[0], data, out[1]))
+        while heap and heap[0][0] <= now:
+            _, _, s, data, dst = heapq.heappop(heap)
+            try:
+                s.sendto(data, dst)
+            except OSError:
+                pass
+        if a.stats and now - written >= 1.0:
+            written = now
+            with open(a.stats, "w") as f:
+                f.write(" ".join(f"{k}={v}" for k, v in stats.items()) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--bind", default="0.0.0.0")
+    s.add_argument("--mode", choices=["source", "sink", "echo1", "hold"], required=True)
+    s.add_argument("--file")
+    s.add_argument("--log")
+    for name in ("get", "put", "expect-close", "ttfb", "open"):
+        s = sub.add_parser(name)
+        s.add_argument("--host", required=True)
+        s.add_argument("--port", type=int, required=True)
+        s.add_argument("--timeout", type=float, default=60)
+        if name == "get":
+            s.add_argument("--expect")
+        if name == "put":
+            s.add_argument("--mib", type=int, required=True)
+            s.add_argument("--rate-mbps", type=float, default=0.0)
+        if name == "expect-close":
+            s.add_argument("--within", type=float, default=5)
+        if name in ("ttfb", "open"):
+            s.add_argument("--count", type=int, default=50)
+        if name == "open":
+            s.add_argument("--load", action="store_true")
+            s.add_argument("--settle", type=float, default=2.0)
+            s.add_argument("--stop-file", required=True)
+    s = sub.add_parser("multi")
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--put", required=True)
+    s.add_argument("--mib", type=int, default=4)
+    s.add_argument("--get")
+    s.add_argument("--expect")
+    s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("wan")
+    for k in ("--listen-a", "--a", "--listen-b", "--b"):
+        s.add_argument(k, required=True)
+    s.add_argument("--delay-ms", type=float, default=25)
+    s.add_argument("--loss", type=float, default=0.01)
+    s.add_argument("--stats")
+    a = p.parse_args()
+    {"serve": cmd_serve, "get": cmd_get, "put": cmd_put, "multi": cmd_multi,
+     "expect-close": cmd_expect_close, "ttfb": cmd_ttfb, "open": cmd_open, "wan": cmd_wan}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
+PY
+}
+
+# A TCP server from stream_tool in a namespace, in the background; returns
+# once it listens. serve_in NS PORT MODE [ARG...] (ARG: --file F, --bind A, --log F).
+serve_in() {
+    local ns=$1 port=$2 mode=$3
+    shift 3
+    in_ns "$ns" python3 "$(stream_tool)" serve --port "$port" --mode "$mode" "$@" \
+        >>"$TMP/serve-$port.log" 2>&1 9>&- &
+    wait_for 5 eval "in_ns $ns ss -Hltn 'sport = :$port' | grep -q LISTEN" ||
+        fail "stream_tool serve $mode on port $port in $ns did not start: $(cat "$TMP/serve-$port.log")"
+}
+
+# The WAN emulator netem would be (this kernel may lack sch_netem): a UDP
+# relay in the attacker's namespace (ATK4) between the two gateways, each
+# direction delayed DELAY_MS and dropping LOSS (0..1) of the packets.
+# Gateway A then needs `--endpoint "$(wan_emulator_endpoint)"` and B
+# `--no-endpoint` (B learns A's address, the relay's, from A's first packet).
+WAN_EMU_PORT_A=51901
+WAN_EMU_PORT_B=51902
+wan_emulator_endpoint() { echo "$ATK4:$WAN_EMU_PORT_A"; }
+start_wan_emulator() {  # DELAY_MS LOSS
+    in_ns "$NS_ATK" python3 "$(stream_tool)" wan --delay-ms "$1" --loss "$2" \
+        --listen-a "$ATK4:$WAN_EMU_PORT_A" --b "${WAN4[B]}:${GW_PORT[B]}" \
+        --listen-b "$ATK4:$WAN_EMU_PORT_B" --a "${WAN4[A]}:${GW_PORT[A]}" \
+        --stats "$TMP/wan-emulator.stats" >>"$TMP/wan-emulator.log" 2>&1 9>&- &
+    WAN_EMU_PID=$!
+    wait_for 5 eval "in_ns $NS_ATK ss -Hlun 'sport = :$WAN_EMU_PORT_B' | grep -q ." ||
+        fail "WAN emulator did not start: $(cat "$TMP/wan-emulator.log")"
+}
+stop_wan_emulator() {
+    [ -n "${WAN_EMU_PID:-}" ] || return 0
+    kill "$WAN_EMU_PID" 2>/dev/null || true
+    wait "$WAN_EMU_PID" 2>/dev/null || true
+    WAN_EMU_PID=
 }
