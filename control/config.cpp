@@ -59,7 +59,7 @@ constexpr std::string_view kControlKeys[] = {"uapi_socket", "ctl_socket"};
 constexpr std::string_view kTestingKeys[] = {"rekey_after_seconds"};
 constexpr std::string_view kStreamsKeys[] = {
     "memory_budget",      "initial_stream_window", "max_stream_window", "initial_session_window",
-    "max_session_window", "max_streams",           "idle_timeout"};
+    "max_session_window", "max_streams",           "idle_timeout",      "congestion_control"};
 constexpr std::string_view kForwardKeys[] = {"name", "listen", "peer", "target"};
 
 // The stream engine's limits (docs/configuration.md, `streams`). A window
@@ -537,6 +537,9 @@ StreamsConfig Checker::streams_section(const YNode& n, const std::string& path) 
     if (const YNode* v = map.find("idle_timeout"))
         out.idle_timeout_seconds = static_cast<uint32_t>(
             integer(*v, map.path_of("idle_timeout"), 1, kMaxStreamIdleSeconds, " seconds"));
+    if (const YNode* v = map.find("congestion_control"))
+        out.congestion_control =
+            choice(*v, map.path_of("congestion_control"), config_detail::kCongestionControls);
 
     // The sizes nest: a window starts at most at its maximum, one stream's
     // window fits in the session's, and one session's fits in the budget.

@@ -104,10 +104,12 @@ inline constexpr std::string_view kCtlSocketDir = "/run/sluice/";
 enum class Driver : uint8_t { automatic, dpdk, af_xdp, kernel };  // "auto" in the file
 enum class DataplaneMode : uint8_t { run_to_completion, pipeline };
 enum class DeviceKind : uint8_t { pci, vdev, kernel_interface };
+enum class StreamCongestion : uint8_t { bbr, newreno };  // streams.congestion_control
 
 std::string_view to_string(Driver driver) noexcept;
 std::string_view to_string(DataplaneMode mode) noexcept;
 std::string_view to_string(DeviceKind kind) noexcept;
+std::string_view to_string(StreamCongestion c) noexcept;
 
 struct InterfaceConfig {
     std::string name;  // the TUN device and the socket names: [A-Za-z0-9_=+.-]{1,15}
@@ -219,6 +221,7 @@ struct StreamsConfig {
     uint64_t max_session_window = config_defaults::kMaxSessionWindow;
     uint32_t max_streams = config_defaults::kMaxStreamsPerPeer;  // open at once, per peer
     uint32_t idle_timeout_seconds = config_defaults::kStreamIdleTimeoutSeconds;
+    StreamCongestion congestion_control = StreamCongestion::bbr;
 };
 
 // A TCP service published through the tunnel: this gateway listens on

@@ -91,7 +91,8 @@ bool default_streams(const StreamsConfig& s) {
            s.max_stream_window == d.max_stream_window &&
            s.initial_session_window == d.initial_session_window &&
            s.max_session_window == d.max_session_window && s.max_streams == d.max_streams &&
-           s.idle_timeout_seconds == d.idle_timeout_seconds;
+           s.idle_timeout_seconds == d.idle_timeout_seconds &&
+           s.congestion_control == d.congestion_control;
 }
 
 void dump_streams(std::string& out, const StreamsConfig& s) {
@@ -103,6 +104,7 @@ void dump_streams(std::string& out, const StreamsConfig& s) {
     out += "  max_session_window: " + std::to_string(s.max_session_window) + "\n";
     out += "  max_streams: " + std::to_string(s.max_streams) + "\n";
     out += "  idle_timeout: " + std::to_string(s.idle_timeout_seconds) + "\n";
+    out += "  congestion_control: " + std::string(to_string(s.congestion_control)) + "\n";
 }
 
 void dump_forwards(std::string& out, const std::vector<ForwardConfig>& forwards) {

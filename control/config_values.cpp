@@ -401,6 +401,12 @@ std::string_view to_string(DataplaneMode mode) noexcept {
     return "?";
 }
 
+std::string_view to_string(StreamCongestion c) noexcept {
+    for (const auto& [name, value] : config_detail::kCongestionControls)
+        if (value == c) return name;
+    return "?";
+}
+
 std::string_view to_string(DeviceKind kind) noexcept {
     switch (kind) {
         case DeviceKind::pci:

@@ -40,6 +40,10 @@ inline constexpr std::pair<std::string_view, Driver> kDrivers[] = {
     {"af_xdp", Driver::af_xdp},
     {"kernel", Driver::kernel},
 };
+inline constexpr std::pair<std::string_view, StreamCongestion> kCongestionControls[] = {
+    {"bbr", StreamCongestion::bbr},
+    {"newreno", StreamCongestion::newreno},
+};
 inline constexpr std::pair<std::string_view, DataplaneMode> kModes[] = {
     {"run-to-completion", DataplaneMode::run_to_completion},
     {"pipeline", DataplaneMode::pipeline},

@@ -258,8 +258,14 @@ bool Session::RangeSet::contains(uint64_t v) const {
 
 // ---- Life ---------------------------------------------------------------------------
 
+std::string_view to_string(Congestion c) noexcept {
+    return c == Congestion::bbr ? "bbr" : "newreno";
+}
+
 Session::Session(const SessionConfig& config)
-    : config_(config), cwnd_(10 * config.max_packet) {
+    : config_(config),
+      bbr_(config.max_packet, 10 * config.max_packet),
+      cwnd_(10 * config.max_packet) {
     rx_max_streams_ = config_.max_streams;
     rx_max_data_ = config_.initial_session_window;
     rx_window_ = config_.initial_session_window;
@@ -605,6 +611,9 @@ void Session::on_ack(const AckFrame& f, Time now) {
     bool newly_acked = false;
     Time largest_sent{0};
     bool rtt_sample = false;
+    const uint64_t in_flight_before = bytes_in_flight_;
+    RateSample rs;
+    Time newest_sent = Time::min();
     for (const AckRange& r : f.ranges) {
         for (auto it = sent_.lower_bound(r.low); it != sent_.end() && it->first <= r.high;) {
             if (it->first == largest) {
@@ -612,11 +621,27 @@ void Session::on_ack(const AckFrame& f, Time now) {
                 largest_sent = it->second.time;
             }
             newly_acked = true;
-            acked(it->second);
+            const SentPacket& p = it->second;
+            delivered_ += p.size;
+            delivered_time_ = now;
+            // The rate over the newest packet acknowledged: what was
+            // delivered since it left, over the longer of its send and ack
+            // spans (so neither a burst of sends nor of ACKs inflates it).
+            if (p.time > newest_sent) {
+                newest_sent = p.time;
+                rs.prior_delivered = p.delivered;
+                rs.app_limited = p.app_limited;
+                rs.interval = std::max(p.time - p.first_sent_time, now - p.delivered_time);
+                first_sent_time_ = p.time;
+                rs_packet_delivered_ = p.delivered;
+            }
+            acked(p);
             it = sent_.erase(it);
         }
         if (state_ == SessionState::closed) return;
     }
+    if (newly_acked) rs.delivered = delivered_ - rs_packet_delivered_;
+    if (app_limited_until_ != 0 && delivered_ > app_limited_until_) app_limited_until_ = 0;
     if (!have_largest_acked_ || largest > largest_acked_) {
         largest_acked_ = largest;
         have_largest_acked_ = true;
@@ -629,6 +654,10 @@ void Session::on_ack(const AckFrame& f, Time now) {
     }
     pto_count_ = 0;
     detect_lost(now);
+    if (config_.congestion == Congestion::bbr) {
+        bbr_.on_ack(now, delivered_, in_flight_before, rs, rtt_sample ? now - largest_sent : Time{0});
+        cwnd_ = bbr_.cwnd();
+    }
 }
 
 void Session::update_rtt(Time latest, Time ack_delay) {
@@ -651,7 +680,7 @@ void Session::update_rtt(Time latest, Time ack_delay) {
 
 void Session::acked(const SentPacket& p) {
     bytes_in_flight_ -= std::min<uint64_t>(bytes_in_flight_, p.size);
-    if (p.cwnd_limited && p.time > recovery_start_) {
+    if (config_.congestion == Congestion::newreno && p.cwnd_limited && p.time > recovery_start_) {
         if (cwnd_ < ssthresh_) {
             cwnd_ += p.size;
         } else {
@@ -714,6 +743,8 @@ void Session::congestion_event(Time sent, Time now) {
     if (sent <= recovery_start_) return;  // one reduction per recovery period
     recovery_start_ = now;
     ++counters_.congestion_events;
+    // BBR's window follows its model of the path, not single losses.
+    if (config_.congestion == Congestion::bbr) return;
     ssthresh_ = std::max<uint64_t>(cwnd_ / 2, 2 * config_.max_packet);
     cwnd_ = ssthresh_;
 }
@@ -837,6 +868,8 @@ bool Session::eliciting_pending() const {
 bool Session::cwnd_allows() const { return bytes_in_flight_ + config_.max_packet <= cwnd_; }
 
 double Session::pacing_rate() const {
+    if (config_.congestion == Congestion::bbr && bbr_.has_estimate())
+        return std::max(bbr_.pacing_rate(), 1e-6);  // never 0: pacer_ready divides by it
     const double srtt = static_cast<double>(std::max(srtt_, Time{1}).count());
     return 1.25 * static_cast<double>(cwnd_) / srtt;
 }
@@ -885,6 +918,10 @@ bool Session::transmit(Time now, std::vector<uint8_t>* out) {
     if (!probe && eliciting_pending() && cwnd_allows()) {
         pacer_refill(now);
         eliciting = pacer_tokens_ >= static_cast<double>(config_.max_packet);
+    } else if (!probe && !eliciting_pending() && bytes_in_flight_ < cwnd_) {
+        // Nothing to send with room to send it: rates measured until what is
+        // in flight now is delivered say more about us than about the path.
+        app_limited_until_ = std::max<uint64_t>(delivered_ + bytes_in_flight_, 1);
     }
     if (!eliciting && !ack_due) return false;
     return build(now, eliciting, probe, out);
@@ -1045,6 +1082,14 @@ bool Session::build(Time now, bool eliciting_allowed, bool probe, std::vector<ui
     if (eliciting) {
         sp.size = static_cast<uint32_t>(out->size());
         sp.cwnd_limited = bytes_in_flight_ + sp.size >= cwnd_ / 2;
+        if (bytes_in_flight_ == 0) {  // a new flight: its rate starts now
+            delivered_time_ = now;
+            first_sent_time_ = now;
+        }
+        sp.delivered = delivered_;
+        sp.delivered_time = delivered_time_;
+        sp.first_sent_time = first_sent_time_;
+        sp.app_limited = app_limited_until_ != 0;
         bytes_in_flight_ += sp.size;
         last_eliciting_sent_ = now;
         if (probe) {
@@ -1277,9 +1322,13 @@ void Session::grow_window(uint64_t* window, uint64_t max, uint64_t* reserved) {
 
 void Session::maybe_grant(Stream& s, Time now) {
     if (s.final_size != kNone || s.stopping || s.rx_reset) return;  // no more credit needed
-    // A window's worth read within two round trips: the window is what limits
-    // the stream, so let it grow toward the bandwidth-delay product.
-    if (s.rx_read - s.epoch_offset >= s.rx_window) {
+    // Half a window read within two round trips (one credit update's worth:
+    // the sender used it up as soon as it came): the window is what limits
+    // the stream, so let it grow toward the bandwidth-delay product. Half,
+    // not a whole one, so that the hole a lost packet leaves now and then
+    // (reading waits a round trip for the retransmission) does not keep a
+    // lossy path's window small.
+    if (s.rx_read - s.epoch_offset >= s.rx_window / 2) {
         if (have_rtt_ && now - s.epoch_time < 2 * srtt_)
             grow_window(&s.rx_window, config_.max_stream_window, &s.rx_reserved);
         s.epoch_offset = s.rx_read;
@@ -1295,7 +1344,7 @@ void Session::maybe_grant(Stream& s, Time now) {
 
 void Session::maybe_grant_session(Time now) {
     if (state_ != SessionState::open) return;
-    if (rx_read_ - rx_epoch_offset_ >= rx_window_) {
+    if (rx_read_ - rx_epoch_offset_ >= rx_window_ / 2) {
         if (have_rtt_ && now - rx_epoch_time_ < 2 * srtt_)
             grow_window(&rx_window_, config_.max_session_window, &reserved_);
         rx_epoch_offset_ = rx_read_;

@@ -71,6 +71,7 @@
 #include <string>
 #include <vector>
 
+#include "control/stream_bbr.hpp"
 #include "control/stream_frames.hpp"
 
 namespace sluice::streams {
@@ -98,8 +99,14 @@ private:
     uint64_t used_ = 0;
 };
 
+// NewReno (RFC 9002 §7) halves its window on loss; BBR (stream_bbr.hpp)
+// paces at the path's measured rate and holds up under random loss.
+enum class Congestion : uint8_t { newreno, bbr };
+std::string_view to_string(Congestion c) noexcept;
+
 struct SessionConfig {
     bool even_ids = true;          // which half of the id space this side opens
+    Congestion congestion = Congestion::newreno;
     uint32_t session_id = 1;       // random, never 0
     size_t max_packet = 1420;      // plaintext bytes of one packet
     uint64_t initial_stream_window = 256 * 1024;
@@ -238,6 +245,11 @@ private:
     struct SentPacket {
         Time time{0};
         uint32_t size = 0;
+        // Delivery-rate sampling (BBR): the session's delivered count, and
+        // when it last grew, as this packet left.
+        uint64_t delivered = 0;
+        Time delivered_time{0}, first_sent_time{0};
+        bool app_limited = false;
         bool cwnd_limited = false;  // only such packets grow cwnd (RFC 9002 §7.8)
         bool open = false, max_data = false, max_streams = false;
         std::vector<Chunk> chunks;
@@ -349,6 +361,14 @@ private:
     bool have_largest_acked_ = false;
     uint64_t largest_acked_ = 0;
     Time latest_rtt_{0}, srtt_{0}, rttvar_{0}, min_rtt_{0};
+    // Delivery rate (BBR): bytes acknowledged so far, when that last grew,
+    // the send time of the newest packet acknowledged, and while the sender
+    // had nothing to send, the delivered count that ends that stretch.
+    uint64_t delivered_ = 0;
+    Time delivered_time_{0}, first_sent_time_{0};
+    uint64_t app_limited_until_ = 0;
+    uint64_t rs_packet_delivered_ = 0;  // on_ack's scratch: the sample packet's delivered count
+    Bbr bbr_;
     bool have_rtt_ = false;
     unsigned pto_count_ = 0;
     unsigned probes_ = 0;

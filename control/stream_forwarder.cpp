@@ -113,6 +113,8 @@ void StreamForwarder::start_session(Peer& peer, Time now) {
     sc.max_session_window = s.max_session_window;
     sc.max_streams = s.max_streams;
     sc.idle_timeout = std::chrono::seconds(s.idle_timeout_seconds);
+    sc.congestion = s.congestion_control == StreamCongestion::newreno ? streams::Congestion::newreno
+                                                                      : streams::Congestion::bbr;
     sc.budget = &budget_;
     peer.session = std::make_unique<streams::Session>(sc);
     peer.restart_at.reset();

@@ -1598,6 +1598,7 @@ void expect_same_streams(const StreamsConfig& a, const StreamsConfig& b) {
     EXPECT_EQ(a.max_session_window, b.max_session_window);
     EXPECT_EQ(a.max_streams, b.max_streams);
     EXPECT_EQ(a.idle_timeout_seconds, b.idle_timeout_seconds);
+    EXPECT_EQ(a.congestion_control, b.congestion_control);
 }
 
 TEST(ConfigStreams, FullExampleReadsIntoTheStructs) {
@@ -1737,6 +1738,32 @@ TEST(ConfigStreams, DefaultSettingsAreDumpedWhenAPeerHasStreams) {
     const std::string dump = dump_config(c);
     EXPECT_NE(dump.find("streams:\n  memory_budget: 268435456\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("  idle_timeout: 60\n"), std::string::npos) << dump;
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(ConfigStreamsCongestion, BbrByDefaultNewRenoOnRequestAnythingElseRefused) {
+    const std::string head =
+        "interface:\n  name: wg0\n  private_key: $PRIV\npeers:\n  - public_key: $PUB1\n"
+        "    allowed_ips: [10.0.0.2/32]\n    streams: {}\n";
+    EXPECT_EQ(parse_config(expand(head), "c.yaml").streams.congestion_control, StreamCongestion::bbr);
+    const Config reno =
+        parse_config(expand(head + "streams:\n  congestion_control: newreno\n"), "c.yaml");
+    EXPECT_EQ(reno.streams.congestion_control, StreamCongestion::newreno);
+    const std::string dump = dump_config(reno);
+    EXPECT_NE(dump.find("congestion_control: newreno"), std::string::npos) << dump;
+    try {
+        parse_config(expand(head + "streams:\n  congestion_control: cubic\n"), "c.yaml");
+        FAIL() << "cubic accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.key(), "streams.congestion_control");
+        EXPECT_EQ(e.line(), 9);
+        EXPECT_NE(e.message().find("bbr"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace
