@@ -14,6 +14,7 @@ constexpr auto kMinRttWindow = std::chrono::seconds(10);
 constexpr unsigned kFullBwRounds = 3;
 constexpr double kFullBwGrowth = 1.25;
 constexpr uint64_t kMinCwndPackets = 4;
+constexpr auto kAckAggregation = std::chrono::milliseconds(2);
 
 }  // namespace
 
@@ -44,7 +45,8 @@ void Bbr::update_bandwidth(const RateSample& rs) {
 }
 
 void Bbr::on_ack(Time now, uint64_t delivered, uint64_t bytes_in_flight, const RateSample& rs,
-                 Time rtt) {
+                 Time rtt, Time srtt) {
+    srtt_ = srtt;
     // A round trip ends when a packet sent after the previous round's end is
     // acknowledged.
     round_start_ = false;
@@ -95,7 +97,11 @@ void Bbr::on_ack(Time now, uint64_t delivered, uint64_t bytes_in_flight, const R
 uint64_t Bbr::cwnd() const noexcept {
     if (!has_estimate() || min_rtt_ == Time{0}) return initial_cwnd_;
     const double gain = mode_ == Mode::probe_bw ? 2.0 : kHighGain;
-    return std::max(bdp(gain), kMinCwndPackets * mss_);
+    // The smoothed RTT where ACKs bunch up, but never more than the minimum
+    // plus kAckAggregation, so a queue that builds cannot feed the window.
+    const Time rtt = std::min(std::max(min_rtt_, srtt_), min_rtt_ + kAckAggregation);
+    const auto window = static_cast<uint64_t>(gain * max_bw_ * static_cast<double>(rtt.count()));
+    return std::max(window, kMinCwndPackets * mss_);
 }
 
 double Bbr::pacing_rate() const noexcept {

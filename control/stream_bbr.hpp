@@ -12,6 +12,13 @@
 // cycling 1.25, 0.75, then six rounds at 1, one min-RTT each). No ProbeRTT
 // phase: an old minimum RTT is simply replaced by the latest sample.
 //
+// One departure: the window is the gain times the bandwidth times the
+// smoothed RTT (at most the minimum plus 2 ms), not the minimum alone. The engine
+// runs on a control thread that takes stream messages from rings a batch at
+// a time, so on a short path its ACKs come in bursts, and a window of two
+// minimum-RTT BDPs (a few packets at 0.2 ms) would cap a 2 Gbit/s stream
+// at a fraction of that; pacing, not the window, keeps the queue short.
+//
 // Pure arithmetic over the engine's acknowledgements; no clock of its own.
 #pragma once
 
@@ -40,9 +47,10 @@ public:
     Bbr(uint64_t mss, uint64_t initial_cwnd) : mss_(mss), initial_cwnd_(initial_cwnd) {}
 
     // After an ACK that acknowledged new data. `delivered`: the session's
-    // running count of delivered bytes; `rtt`: this ACK's RTT sample (0: none).
+    // running count of delivered bytes; `rtt`: this ACK's RTT sample (0: none);
+    // `srtt`: the session's smoothed RTT.
     void on_ack(Time now, uint64_t delivered, uint64_t bytes_in_flight, const RateSample& rs,
-                Time rtt);
+                Time rtt, Time srtt);
 
     [[nodiscard]] bool has_estimate() const noexcept { return max_bw_ > 0; }
     [[nodiscard]] uint64_t cwnd() const noexcept;
@@ -67,6 +75,7 @@ private:
     unsigned full_bw_rounds_ = 0;
     Time min_rtt_{0};
     Time min_rtt_stamp_{0};
+    Time srtt_{0};
     unsigned cycle_ = 0;
     Time cycle_stamp_{0};
 };

@@ -174,8 +174,7 @@ void StreamForwarder::promote_waiting(Peer& peer, Time now) {
         c.pending.clear();
         streams::encode_preamble(c.target, &c.pending);
         peer.conns[*id] = c.key;
-        tcp_to_stream(c, now);
-        if (conns_.count(c.key) != 0 && !c.read_eof) watch(c, true, c.want_write);
+        tcp_to_stream(c, now);  // sets the socket's interest (or resets it)
     }
 }
 
@@ -410,8 +409,7 @@ void StreamForwarder::reset_conn(Conn& c, uint64_t error, Time now) {
     if (c.has_stream && peer != nullptr && peer->session &&
         peer->session->state() != streams::SessionState::closed &&
         peer->session->has_stream(c.stream)) {
-        peer->session->reset(c.stream, error);
-        peer->session->stop_sending(c.stream, error);
+        peer->session->reset(c.stream, error);  // RESET_STREAM and STOP_SENDING
     }
     close_conn(c.key, true);
 }

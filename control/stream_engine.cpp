@@ -655,7 +655,8 @@ void Session::on_ack(const AckFrame& f, Time now) {
     pto_count_ = 0;
     detect_lost(now);
     if (config_.congestion == Congestion::bbr) {
-        bbr_.on_ack(now, delivered_, in_flight_before, rs, rtt_sample ? now - largest_sent : Time{0});
+        bbr_.on_ack(now, delivered_, in_flight_before, rs, rtt_sample ? now - largest_sent : Time{0},
+                    srtt_);
         cwnd_ = bbr_.cwnd();
     }
 }
@@ -874,9 +875,14 @@ double Session::pacing_rate() const {
     return 1.25 * static_cast<double>(cwnd_) / srtt;
 }
 
+// Ten packets, or a millisecond's worth at the pacing rate when that is more:
+// at gigabit rates ten packets last some tens of microseconds, and waking
+// the control thread that often would cost more than the pacing is worth.
 uint64_t Session::pacing_burst() const {
-    return std::max<uint64_t>(2 * config_.max_packet,
-                              std::min<uint64_t>(cwnd_, kPacingBurstPackets * config_.max_packet));
+    const uint64_t packets = kPacingBurstPackets * config_.max_packet;
+    const double per_ms = have_rtt_ ? pacing_rate() * 1e6 : 0;
+    const uint64_t quantum = std::max<uint64_t>(packets, static_cast<uint64_t>(per_ms));
+    return std::max<uint64_t>(2 * config_.max_packet, std::min<uint64_t>(cwnd_, quantum));
 }
 
 void Session::pacer_refill(Time now) {

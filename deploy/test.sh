@@ -58,13 +58,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
     run_suite "unit + fuzz replays (ASan + UBSan)" build-asan --suite unit --suite fuzz || status=1
 # The daemon itself under the sanitizers: it must exit 0 after SIGTERM, so a
 # leak or a memory error fails the test; the L2 gateway mode (DPDK ports:
-# ARP/ND, ICMP, neighbours), the AF_XDP driver and pipeline mode too. (Not flood, whose memory bound
+# ARP/ND, ICMP, neighbours), the AF_XDP driver and pipeline mode too, and
+# streams (TCP forwarding: sessions, spliced sockets, resets; with 16 MiB
+# transfers instead of 100). (Not flood, whose memory bound
 # means nothing under ASan's quarantine, nor rekey, which counts on timing.)
+STREAMS_BIG_MIB=16 LOSSY_MIB=16 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite "sluiced in namespaces (ASan + UBSan)" build-asan --no-rebuild \
     netns_tunnel_sluice_sluice netns_restart_sluice_sluice netns_roaming_sluice \
     netns_wg_tool_sluice netns_bad_input_sluice netns_l2_gateway_dpdk_wggo \
-    netns_af_xdp_afxdp_wggo netns_pipeline_dpdk_wggo || status=1
+    netns_af_xdp_afxdp_wggo netns_pipeline_dpdk_wggo netns_streams_sluice_sluice || status=1
 
 echo
 echo "=== build: clang, libFuzzer ==="

@@ -136,7 +136,7 @@ measure_memory() {  # CONDITION idle|loaded
     info "memory ($kind, $n streams): RSS A $a0 -> $a1 KiB, B $b0 -> $b1 KiB"
     touch "$TMP/stop-$kind"
     wait "$holder" || true
-    wait_for 60 stream_count_below A 1 || info "memory ($kind): A still shows streams after the clients closed"
+    wait_for 60 stream_count_below A 1 || info "memory ($kind): A still shows half-closed streams (the hold server never closes its side, as a TCP peer may not)"
 }
 
 start_pair() {  # CONDITION
