@@ -225,11 +225,12 @@ void StreamForwarder::handle_events(Peer& peer, Time now) {
 
 void StreamForwarder::transmit(Peer& peer, Time now, size_t* room) {
     streams::Session& s = *peer.session;
-    if (s.state() == streams::SessionState::closed) return;
+    const bool closed = s.state() == streams::SessionState::closed;
     if (!link_.can_send(peer.id)) {
+        // A closed session's CLOSE is not worth a handshake.
         const auto t = s.next_timer();
-        if (t && *t <= now) link_.want_keypair(peer.id);
-        peer.held = true;
+        if (!closed && t && *t <= now) link_.want_keypair(peer.id);
+        peer.held = !closed;
         return;
     }
     peer.held = false;
@@ -252,15 +253,19 @@ void StreamForwarder::run(Time now) {
         Peer& peer = *peer_ptr;
         if (!peer.session) continue;
         if (peer.session->state() == streams::SessionState::closed) {
-            if (peer.restart_at && *peer.restart_at <= now) start_session(peer, now);
-            else continue;
+            transmit(peer, now, &room);  // its CLOSE, once, if it has not gone yet
+            if (!peer.restart_at || *peer.restart_at > now) {
+                expire_waiting(peer, now);
+                continue;
+            }
+            start_session(peer, now);
         }
         if (const auto t = peer.session->next_timer(); t && *t <= now) peer.session->on_timer(now);
         handle_events(peer, now);
         if (peer.session->state() == streams::SessionState::open) promote_waiting(peer, now);
-        if (peer.session->state() == streams::SessionState::closed) continue;
+        // Also the CLOSE of a session that closed just now.
         transmit(peer, now, &room);
-        handle_events(peer, now);
+        if (peer.session->state() != streams::SessionState::closed) handle_events(peer, now);
         if (room == 0) ring_full_ = true;
         expire_waiting(peer, now);
     }
