@@ -733,6 +733,18 @@ void schema(IO& io, T& r) {
              "a port name appears twice");
 }
 
+// Counters sent by name (show streams): each a text name and a u64, names
+// snake_case and unique, so a newer daemon's counters still show.
+template <typename IO, typename Counters>  // const when encoding
+void named_counters(IO& io, Counters& counters) {
+    io.list("counters", counters, kMaxSessionCounters);
+    io.check(std::all_of(counters.begin(), counters.end(),
+                         [](const auto& c) { return valid_reason_name(c.first); }),
+             "counters", "a name is not snake_case (1 to 64 of a-z 0-9 _)");
+    io.check(unique_by(counters, [](const auto& c) { return c.first; }), "counters",
+             "a name appears twice");
+}
+
 template <typename IO, Is<StreamEntry> T>
 void schema(IO& io, T& r) {
     io.field("id", r.id);
@@ -779,13 +791,7 @@ void schema(IO& io, T& r) {
     io.field("tx_max_streams", r.tx_max_streams);
     io.field("rx_max_streams", r.rx_max_streams);
     io.field("buffered", r.buffered);
-    // Each counter is a text name and a u64.
-    io.list("counters", r.counters, kMaxSessionCounters);
-    io.check(std::all_of(r.counters.begin(), r.counters.end(),
-                         [](const auto& c) { return valid_reason_name(c.first); }),
-             "counters", "a name is not snake_case (1 to 64 of a-z 0-9 _)");
-    io.check(unique_by(r.counters, [](const auto& c) { return c.first; }), "counters",
-             "a name appears twice");
+    named_counters(io, r.counters);
     io.list("streams", r.streams, kMaxStreams);
     io.check(unique_by(r.streams, [](const StreamEntry& s) { return s.id; }), "streams",
              "a stream id appears twice");
@@ -796,12 +802,7 @@ void schema(IO& io, T& r) {
     io.field("enabled", r.enabled);
     io.field("memory_budget", r.memory_budget);
     io.field("memory_used", r.memory_used);
-    io.list("counters", r.counters, kMaxSessionCounters);
-    io.check(std::all_of(r.counters.begin(), r.counters.end(),
-                         [](const auto& c) { return valid_reason_name(c.first); }),
-             "counters", "a name is not snake_case (1 to 64 of a-z 0-9 _)");
-    io.check(unique_by(r.counters, [](const auto& c) { return c.first; }), "counters",
-             "a name appears twice");
+    named_counters(io, r.counters);
     io.list("sessions", r.sessions, kMaxStreamSessions);
 }
 
