@@ -222,6 +222,7 @@ struct StreamsConfig {
     uint32_t max_streams = config_defaults::kMaxStreamsPerPeer;  // open at once, per peer
     uint32_t idle_timeout_seconds = config_defaults::kStreamIdleTimeoutSeconds;
     StreamCongestion congestion_control = StreamCongestion::bbr;
+    friend bool operator==(const StreamsConfig&, const StreamsConfig&) = default;
 };
 
 // A TCP service published through the tunnel: this gateway listens on

@@ -200,7 +200,7 @@ void Gateway::reload(ctl::ReloadResponse* response, std::string* error) {
     if (!streams_ && std::any_of(fresh.peers.begin(), fresh.peers.end(),
                                  [](const PeerConfig& p) { return p.streams.has_value(); }))
         response->warnings.push_back("streams start at the next restart");
-    if (fresh.forwards != config_.forwards || fresh.streams.memory_budget != config_.streams.memory_budget)
+    if (fresh.forwards != config_.forwards || fresh.streams != config_.streams)
         response->warnings.push_back("forwards and streams settings apply at the next restart");
     for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), Time(monotonic_ns()));
     log::info("reloaded " + config_.file + ": " + std::to_string(response->peers_added) +
