@@ -88,7 +88,7 @@ Gateway::Gateway(Config config, GatewayIo io)
     device_ = DeviceConfig::from_config(config_, resolve_endpoint);
     set_identity(now);
     for (const DevicePeer* dp : device_.peers()) add_peer(*dp, now);
-    start_streams(now);
+    start_streams();
     publish();
     // Peers we know how to reach get an initiation right away: a restarted
     // gateway is then back in one handshake, instead of waiting for its

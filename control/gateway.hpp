@@ -164,8 +164,8 @@ private:
     KeypairTiming timing_of(const Keypair& kp) const;
 
     // gateway_streams.cpp: the stream forwarder's link to peers and lcores
-    void start_streams(Time now);
-    void sync_stream_peer(const Peer& peer, Time now);
+    void start_streams();
+    void sync_stream_peer(const Peer& peer);
     bool stream_can_send(uint32_t peer_id);
     void stream_wants_keypair(Peer& peer, Time now);
     bool send_stream(uint32_t peer_id, std::span<const uint8_t> packet);

@@ -83,7 +83,7 @@ void Gateway::add_peer(const DevicePeer& dp, Time now) {
     peer_order_.push_back(dp.id);
     ref.persistent_keepalive = dp.persistent_keepalive;
     dirty_ = true;
-    sync_stream_peer(ref, now);
+    sync_stream_peer(ref);
     if (dp.persistent_keepalive != 0)
         carry_out(ref, ref.timers.set_persistent_keepalive(
                            now, std::chrono::seconds(dp.persistent_keepalive)),
@@ -202,7 +202,7 @@ void Gateway::reload(ctl::ReloadResponse* response, std::string* error) {
         response->warnings.push_back("streams start at the next restart");
     if (fresh.forwards != config_.forwards || fresh.streams != config_.streams)
         response->warnings.push_back("forwards and streams settings apply at the next restart");
-    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), Time(monotonic_ns()));
+    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id));
     log::info("reloaded " + config_.file + ": " + std::to_string(response->peers_added) +
               " peers added, " + std::to_string(response->peers_removed) + " removed, " +
               std::to_string(response->peers_changed) + " changed");

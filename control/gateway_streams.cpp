@@ -15,7 +15,7 @@
 
 namespace sluice {
 
-void Gateway::start_streams(Time now) {
+void Gateway::start_streams() {
     const bool any = std::any_of(config_.peers.begin(), config_.peers.end(),
                                  [](const PeerConfig& p) { return p.streams.has_value(); });
     if (!any || !identity_) return;
@@ -31,18 +31,18 @@ void Gateway::start_streams(Time now) {
         if (Peer* peer = peer_by_id(id)) stream_wants_keypair(*peer, Time(monotonic_ns()));
     };
     streams_ = std::make_unique<StreamForwarder>(config_, identity_->public_key, std::move(link));
-    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id), now);
+    for (uint32_t id : peer_order_) sync_stream_peer(*peers_.at(id));
 }
 
-void Gateway::sync_stream_peer(const Peer& peer, Time now) {
+void Gateway::sync_stream_peer(const Peer& peer) {
     if (!streams_) return;
     const auto it = std::find_if(config_.peers.begin(), config_.peers.end(),
                                  [&](const PeerConfig& p) { return p.public_key == peer.public_key; });
     if (it == config_.peers.end()) {
-        streams_->set_peer(peer.id, peer.public_key, "", std::nullopt, now);
+        streams_->set_peer(peer.id, peer.public_key, "", std::nullopt);
         return;
     }
-    streams_->set_peer(peer.id, peer.public_key, it->name, it->streams, now);
+    streams_->set_peer(peer.id, peer.public_key, it->name, it->streams);
 }
 
 // A session has packets and no keypair to send them with. Unlike a staged

@@ -66,7 +66,7 @@ StreamForwarder::Peer* StreamForwarder::peer_by_id(uint32_t id) {
 // ---- Peers and sessions ---------------------------------------------------------------------
 
 void StreamForwarder::set_peer(uint32_t peer_id, const Key& key, const std::string& name,
-                               const std::optional<PeerStreamsConfig>& streams, Time now) {
+                               const std::optional<PeerStreamsConfig>& streams) {
     Peer* existing = peer_by_id(peer_id);
     if (!streams) {
         if (existing != nullptr) remove_peer(peer_id);
@@ -84,7 +84,7 @@ void StreamForwarder::set_peer(uint32_t peer_id, const Key& key, const std::stri
     peer->allow = streams->allow;
     Peer& ref = *peer;
     peers_[peer_id] = std::move(peer);
-    start_session(ref, now);
+    start_session(ref);
 }
 
 void StreamForwarder::remove_peer(uint32_t peer_id) {
@@ -98,7 +98,7 @@ void StreamForwarder::remove_peer(uint32_t peer_id) {
     peers_.erase(peer_id);
 }
 
-void StreamForwarder::start_session(Peer& peer, Time now) {
+void StreamForwarder::start_session(Peer& peer) {
     streams::SessionConfig sc;
     // The side whose static key sorts lower opens the even ids.
     sc.even_ids = std::memcmp(our_key_.data(), peer.key.data(), our_key_.size()) < 0;
@@ -118,7 +118,6 @@ void StreamForwarder::start_session(Peer& peer, Time now) {
     sc.budget = &budget_;
     peer.session = std::make_unique<streams::Session>(sc);
     peer.restart_at.reset();
-    peer.started = now;
     ++counters_.sessions_started;
 }
 
@@ -156,12 +155,12 @@ void StreamForwarder::on_message(uint32_t peer_id, std::span<const uint8_t> plai
     }
     if (peer->session->state() == streams::SessionState::closed) {
         // A new session may be what the peer is opening: start it now.
-        start_session(*peer, now);
+        start_session(*peer);
     }
     if (!peer->session->receive(plaintext, now)) {
         // The peer restarted: its old session is gone, ours closed itself.
         handle_events(*peer, now);
-        start_session(*peer, now);
+        start_session(*peer);
         peer->session->receive(plaintext, now);
     }
 }
@@ -258,7 +257,7 @@ void StreamForwarder::run(Time now) {
                 expire_waiting(peer, now);
                 continue;
             }
-            start_session(peer, now);
+            start_session(peer);
         }
         if (const auto t = peer.session->next_timer(); t && *t <= now) peer.session->on_timer(now);
         handle_events(peer, now);

@@ -86,7 +86,7 @@ public:
     // A peer of the gateway (added, changed or at start-up): a session when
     // `streams` is set, none (and its connections reset) when it is not.
     void set_peer(uint32_t peer_id, const Key& key, const std::string& name,
-                  const std::optional<PeerStreamsConfig>& streams, Time now);
+                  const std::optional<PeerStreamsConfig>& streams);
     void remove_peer(uint32_t peer_id);
 
     // Stage 1.
@@ -110,7 +110,7 @@ private:
     struct Listener;
 
     // stream_forwarder.cpp: sessions and engine events
-    void start_session(Peer& peer, Time now);
+    void start_session(Peer& peer);
     void end_session(Peer& peer, Time now);
     void handle_events(Peer& peer, Time now);
     void transmit(Peer& peer, Time now, size_t* room);

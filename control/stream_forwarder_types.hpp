@@ -26,7 +26,6 @@ struct StreamForwarder::Peer {
     std::vector<StreamTarget> allow;
     std::unique_ptr<streams::Session> session;
     std::optional<Time> restart_at;  // a closed session is replaced then
-    Time started{0};
     Time backoff = std::chrono::seconds(1);
     bool was_open = false;           // this session reached `open`
     bool held = false;               // last round: data waited for a keypair
