@@ -14,6 +14,7 @@
 // reports the first malformed frame with a named error (fuzz_stream_frames).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -73,36 +74,58 @@ enum class StreamError : uint64_t {
 };
 std::string_view to_string(StreamError e) noexcept;
 
-struct PingFrame {};
+// Every frame compares by value (a StreamFrame by the bytes it views), so
+// tests and the fuzz target can check that a frame survives encoding.
+#define SLUICE_FRAME_EQ(T) friend bool operator==(const T&, const T&) = default
+struct PingFrame {
+    SLUICE_FRAME_EQ(PingFrame);
+};
 struct AckRange {
     uint64_t low = 0;   // inclusive
     uint64_t high = 0;  // inclusive
+    SLUICE_FRAME_EQ(AckRange);
 };
 struct AckFrame {
     uint64_t ack_delay_us = 0;
     std::vector<AckRange> ranges;  // descending, disjoint, not adjacent; at least one
+    SLUICE_FRAME_EQ(AckFrame);
 };
 struct OpenFrame {
     uint64_t version = 0;
     uint64_t max_data = 0;         // initial session credit
     uint64_t max_stream_data = 0;  // initial credit of every stream
     uint64_t max_streams = 0;      // streams the sender lets the receiver open
+    SLUICE_FRAME_EQ(OpenFrame);
 };
 struct StreamFrame {
     uint64_t id = 0;
     uint64_t offset = 0;
     bool fin = false;
     std::span<const uint8_t> data;  // points into the packet being parsed
+    friend bool operator==(const StreamFrame& a, const StreamFrame& b) {
+        return a.id == b.id && a.offset == b.offset && a.fin == b.fin &&
+               std::equal(a.data.begin(), a.data.end(), b.data.begin(), b.data.end());
+    }
 };
-struct MaxDataFrame { uint64_t limit = 0; };
-struct MaxStreamDataFrame { uint64_t id = 0; uint64_t limit = 0; };
-struct MaxStreamsFrame { uint64_t limit = 0; };
-struct DataBlockedFrame { uint64_t limit = 0; };
-struct StreamDataBlockedFrame { uint64_t id = 0; uint64_t limit = 0; };
-struct StreamsBlockedFrame { uint64_t limit = 0; };
-struct ResetStreamFrame { uint64_t id = 0; uint64_t error = 0; uint64_t final_size = 0; };
-struct StopSendingFrame { uint64_t id = 0; uint64_t error = 0; };
-struct CloseFrame { uint64_t error = 0; std::string reason; };
+struct MaxDataFrame { uint64_t limit = 0; SLUICE_FRAME_EQ(MaxDataFrame); };
+struct MaxStreamDataFrame { uint64_t id = 0; uint64_t limit = 0; SLUICE_FRAME_EQ(MaxStreamDataFrame); };
+struct MaxStreamsFrame { uint64_t limit = 0; SLUICE_FRAME_EQ(MaxStreamsFrame); };
+struct DataBlockedFrame { uint64_t limit = 0; SLUICE_FRAME_EQ(DataBlockedFrame); };
+struct StreamDataBlockedFrame {
+    uint64_t id = 0;
+    uint64_t limit = 0;
+    SLUICE_FRAME_EQ(StreamDataBlockedFrame);
+};
+struct StreamsBlockedFrame { uint64_t limit = 0; SLUICE_FRAME_EQ(StreamsBlockedFrame); };
+struct ResetStreamFrame {
+    uint64_t id = 0;
+    uint64_t error = 0;
+    uint64_t final_size = 0;
+    SLUICE_FRAME_EQ(ResetStreamFrame);
+};
+struct StopSendingFrame { uint64_t id = 0; uint64_t error = 0; SLUICE_FRAME_EQ(StopSendingFrame); };
+struct CloseFrame { uint64_t error = 0; std::string reason; SLUICE_FRAME_EQ(CloseFrame); };
+#undef SLUICE_FRAME_EQ
 
 using Frame = std::variant<PingFrame, AckFrame, OpenFrame, StreamFrame, MaxDataFrame,
                            MaxStreamDataFrame, MaxStreamsFrame, DataBlockedFrame,
